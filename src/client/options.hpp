@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "sys/socket_address.hpp"
+
+namespace echod::client {
+
+using Nanoseconds = std::chrono::nanoseconds;
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitEchoError = 1;    // the echo was wrong, late, cut short or reset
+inline constexpr int kExitSystemError = 2;  // could not connect, or a local I/O or setup failure
+inline constexpr int kExitUsage = 64;       // EX_USAGE
+
+// `echod-client [HOST] [PORT]`: echo stdin through the server to stdout.
+struct StreamOptions {
+  SocketAddress server;
+  Nanoseconds timeout = std::chrono::seconds(10);  // longest wait for an echo while one is due
+};
+
+enum class BenchMode : std::uint8_t {
+  kLoad,   // keep `pipeline` messages in flight on every connection
+  kChurn,  // connect, echo one message, close; again
+  kIdle,   // connect and echo once, then hold every connection open for the duration
+};
+
+// `echod-client bench ...`
+struct BenchOptions {
+  SocketAddress server;
+  BenchMode mode = BenchMode::kLoad;
+  std::uint32_t connections = 50;
+  std::uint32_t threads = 1;
+  std::uint64_t size = 512;
+  std::uint32_t pipeline = 1;
+  std::optional<std::uint64_t> messages;  // total across threads; replaces the duration
+  Nanoseconds duration = std::chrono::seconds(10);
+  Nanoseconds warmup{0};
+  Nanoseconds timeout = std::chrono::seconds(10);
+  std::vector<SocketAddress> sources;  // local addresses to bind, round-robin; empty: kernel picks
+  std::uint32_t connect_concurrency = 256;  // pending connects per thread
+  std::uint64_t seed = 0;
+  bool json = false;
+  bool live = false;  // a progress line per second on stdout
+};
+
+struct HelpRequest {
+  std::string text;
+};
+
+using Command = std::variant<HelpRequest, StreamOptions, BenchOptions>;
+
+}  // namespace echod::client

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sys/cidr.hpp"
+#include "sys/socket_address.hpp"
+
+namespace echod {
+
+// Plain values only: no YAML types here. Defaults below are the documented defaults
+// (docs/configuration.md); the config loader starts from a default-constructed Config.
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
+
+// kAuto: the journal when stderr is connected to it (JOURNAL_STREAM), stderr otherwise.
+enum class LogTarget { kAuto, kJournal, kStderr };
+
+struct LoggingConfig {
+  LogLevel level = LogLevel::kInfo;
+  LogTarget target = LogTarget::kAuto;
+
+  friend bool operator==(const LoggingConfig&, const LoggingConfig&) = default;
+};
+
+// Client address filter, checked right after accept: a client matching any `deny` network is
+// refused; otherwise, when `allow` is not empty, it must match one of its networks.
+struct AccessConfig {
+  std::vector<Cidr> allow;  // empty: everyone not denied
+  std::vector<Cidr> deny;
+
+  [[nodiscard]] bool permits(const SocketAddress& peer) const;
+  friend bool operator==(const AccessConfig&, const AccessConfig&) = default;
+};
+
+struct LimitsConfig {
+  // Bytes read from a client in one read() call; also the size of each worker's scratch buffer.
+  std::size_t io_buffer = 16 * 1024;
+  // While more than this many echoed bytes wait to be written to a client, echod stops reading
+  // from that client (TCP flow control then pushes back on the sender).
+  std::size_t max_pending_output = 64 * 1024;
+  // Open connections across all workers; clamped at start to what RLIMIT_NOFILE allows.
+  std::uint32_t max_connections = 10000;
+  // Per client address (IPv6: per /64). 0 = unlimited.
+  std::uint32_t max_connections_per_ip = 32;
+  // New connections per second per client address (token bucket), and the bucket size.
+  // 0 = unlimited.
+  std::uint32_t accept_rate_per_ip = 100;
+  std::uint32_t accept_burst_per_ip = 200;
+  // No byte in either direction for this long: closed. 0 = never.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // Echoed bytes waiting and not one of them written for this long (the client stopped
+  // reading): closed. 0 = never.
+  std::chrono::milliseconds send_stall_timeout{std::chrono::seconds(30)};
+  AccessConfig access;
+
+  friend bool operator==(const LimitsConfig&, const LimitsConfig&) = default;
+};
+
+// `workers: auto` (the default) means one worker per online CPU.
+struct WorkerCount {
+  bool automatic = true;
+  unsigned count = 0;  // meaningful when !automatic; 1..kMaxWorkers
+
+  static constexpr unsigned kMaxWorkers = 256;
+  [[nodiscard]] unsigned resolve() const;  // automatic -> online CPUs (at least 1)
+
+  friend bool operator==(const WorkerCount&, const WorkerCount&) = default;
+};
+
+struct Config {
+  std::vector<SocketAddress> listen = default_listen();
+  WorkerCount workers;
+  LoggingConfig log;
+  LimitsConfig limits;
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
+
+  static std::vector<SocketAddress> default_listen();  // 127.0.0.1:7 and [::1]:7
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+}  // namespace echod

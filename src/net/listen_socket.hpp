@@ -1,0 +1,42 @@
+#pragma once
+
+#include <vector>
+
+#include "sys/socket_address.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace echod {
+
+// A non-blocking, close-on-exec TCP listening socket with SO_REUSEPORT, so that every worker can
+// have its own socket on the same address and the kernel spreads new connections among them.
+class ListenSocket {
+ public:
+  static constexpr int kBacklog = 4096;  // the kernel caps it at net.core.somaxconn
+
+  // socket + SO_REUSEADDR + SO_REUSEPORT (+ IPV6_V6ONLY) + bind + listen. Throws
+  // std::system_error naming the call and the address, e.g. "bind 127.0.0.1:7".
+  static ListenSocket open(const SocketAddress& address);
+
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  // The bound address (with the kernel's port when port 0 was asked for).
+  [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
+
+  // Shrinks the accept queue to the minimum, so that few connections can still land on a socket
+  // that is about to be closed (the kernel resets those still queued at close).
+  void shrink_backlog() noexcept;
+
+ private:
+  ListenSocket(UniqueFd fd, SocketAddress address);
+
+  UniqueFd fd_;
+  SocketAddress address_;
+};
+
+// Opens `count` sockets on one address, all in the same SO_REUSEPORT group. Port 0 picks an
+// ephemeral port once, and every other socket joins that port. A non-zero port is first checked
+// with a socket *without* SO_REUSEPORT, so that a port held by another process (even another
+// echod of the same user, which SO_REUSEPORT would otherwise let us silently share) is reported
+// as "address in use" instead of being joined.
+std::vector<ListenSocket> open_listen_group(const SocketAddress& address, unsigned count);
+
+}  // namespace echod

@@ -1,0 +1,39 @@
+#include "supervisor/environment.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace echod {
+
+std::optional<std::string> take_environment_variable(const char* name) {
+  char* value = ::getenv(name);  // NOLINT(concurrency-mt-unsafe): runs before threads start
+  if (value == nullptr) return std::nullopt;
+  std::string result(value);
+  std::size_t name_length = std::strlen(name);
+  char* entry = value - name_length - 1;  // getenv() points just past "NAME="
+  ::unsetenv(name);
+  std::memset(entry, 0, name_length + 1 + result.size());
+  return result;
+}
+
+SystemdEnvironment SystemdEnvironment::take() {
+  SystemdEnvironment env;
+  env.notify_socket = take_environment_variable("NOTIFY_SOCKET");
+  auto watchdog_usec = take_environment_variable("WATCHDOG_USEC");
+  auto watchdog_pid = take_environment_variable("WATCHDOG_PID");
+  if (watchdog_usec && (!watchdog_pid || *watchdog_pid == std::to_string(::getpid()))) {
+    env.watchdog_usec = watchdog_usec;
+  }
+  // Socket activation is not served yet; the variables must not leak to anything we start.
+  take_environment_variable("LISTEN_PID");
+  take_environment_variable("LISTEN_FDS");
+  take_environment_variable("LISTEN_FDNAMES");
+  if (const char* journal = ::getenv("JOURNAL_STREAM")) {  // NOLINT(concurrency-mt-unsafe)
+    env.journal_stream = journal;
+  }
+  return env;
+}
+
+}  // namespace echod

@@ -1,0 +1,425 @@
+#include "supervisor/supervisor.hpp"
+
+#include <poll.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "build_info.hpp"
+#include "config/config_loader.hpp"
+#include "log/logging.hpp"
+#include "supervisor/reload.hpp"
+
+namespace echod {
+namespace {
+
+constexpr auto kStartTimeout = std::chrono::seconds(10);
+constexpr auto kReloadAckTimeout = std::chrono::seconds(5);
+constexpr auto kStatusInterval = std::chrono::seconds(5);
+// After the drain deadline, how long workers get to close what is left before Stop.
+constexpr auto kStopGrace = std::chrono::seconds(2);
+
+std::string listen_hint(int error) {
+  switch (error) {
+    case EADDRINUSE:
+      return "another process is using this address; stop it, or choose another address in "
+             "'listen:' or with --listen";
+    case EACCES:
+    case EPERM:
+      return "ports below 1024 need root or CAP_NET_BIND_SERVICE (the systemd unit grants it); "
+             "or choose a port of 1024 or above";
+    case EADDRNOTAVAIL:
+      return "no network interface of this host has that address";
+    case EAFNOSUPPORT:
+      return "this host has no support for that address family (is IPv6 disabled?)";
+    default:
+      return "check the address in 'listen:'";
+  }
+}
+
+// Opens one SO_REUSEPORT socket per worker on `address`, or throws StartupError.
+std::vector<ListenSocket> open_group(const SocketAddress& address, unsigned workers) {
+  try {
+    return open_listen_group(address, workers);
+  } catch (const std::system_error& e) {
+    throw StartupError("cannot listen on " + address.to_string() + ": " + e.what() + "; " +
+                       listen_hint(e.code().value()));
+  }
+}
+
+int poll_ms(std::chrono::steady_clock::duration timeout) {
+  if (timeout <= std::chrono::steady_clock::duration::zero()) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+  return static_cast<int>(std::min<std::int64_t>(ms, 60'000));
+}
+
+std::chrono::microseconds parse_watchdog(const std::optional<std::string>& usec) {
+  if (!usec) return std::chrono::microseconds(0);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(usec->data(), usec->data() + usec->size(), value);
+  if (ec != std::errc() || end != usec->data() + usec->size() || value == 0) {
+    spdlog::warn("ignoring WATCHDOG_USEC='{}': not a positive number", *usec);
+    return std::chrono::microseconds(0);
+  }
+  return std::chrono::microseconds(value);
+}
+
+// Raises the soft fd limit to the hard one: the hard limit is what the administrator (or
+// LimitNOFILE=) granted; the soft default of 1024 is a historical accident of select().
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("raised the open-file limit from {} to {}", before, limit.rlim_max);
+  }
+}
+
+}  // namespace
+
+void Supervisor::clamp_to_fd_limit(LimitsConfig& limits) const {
+  // Every connection is one fd; keep room for the listeners, each worker's epoll and eventfd,
+  // and the odd file (journal socket, /proc reads).
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    std::size_t workers = std::max<std::size_t>(workers_.size(), config_.workers.resolve());
+    std::size_t reserve = 64 + workers * (4 + config_.listen.size());
+    std::size_t usable = limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1;
+    if (limits.max_connections > usable) {
+      spdlog::warn("limits.max_connections {} is more than the open-file limit {} allows; using {} "
+                   "(raise LimitNOFILE to allow more)",
+                   limits.max_connections, limit.rlim_cur, usable);
+      limits.max_connections = static_cast<std::uint32_t>(usable);
+    }
+  }
+}
+
+void Supervisor::apply_admission_limits(const LimitsConfig& limits) {
+  Admission::Limits admission;
+  admission.max_connections = limits.max_connections;
+  admission.max_connections_per_peer = limits.max_connections_per_ip;
+  admission.accept_rate_per_peer = limits.accept_rate_per_ip;
+  admission.accept_burst_per_peer = limits.accept_burst_per_ip;
+  admission_.set_limits(admission);
+}
+
+Supervisor::Supervisor(CommandLine command_line, Config config, const SystemdEnvironment& systemd)
+    : command_line_(std::move(command_line)),
+      config_(std::move(config)),
+      notifier_(systemd.notify_socket),
+      watchdog_interval_(parse_watchdog(systemd.watchdog_usec)) {}
+
+Supervisor::~Supervisor() {
+  // Only reached early on a startup failure: workers that did start are told to stop now.
+  for (auto& worker : workers_) worker->post(Stop{});
+  for (auto& worker : workers_) worker->join();
+}
+
+int Supervisor::run(SignalSet& signals) {
+  start();
+  serve(signals);
+  return any_worker_failed() ? 1 : 0;
+}
+
+void Supervisor::start() {
+  unsigned count = config_.workers.resolve();
+  raise_fd_limit();
+  clamp_to_fd_limit(config_.limits);
+  apply_admission_limits(config_.limits);
+  WorkerSettings settings{config_.limits};
+  for (unsigned i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, settings, admission_, wakeup_));
+  }
+  // Every socket is open before any worker starts: a bad address fails here, before READY=1.
+  std::vector<std::vector<ListenSocket>> groups;
+  for (const SocketAddress& address : config_.listen) groups.push_back(open_group(address, count));
+  for (std::size_t i = 0; i < groups.size(); ++i) hand_out(config_.listen[i], std::move(groups[i]));
+
+  for (auto& worker : workers_) worker->start();
+  bool started = wait_for(
+      [this] {
+        return any_worker_failed() || std::all_of(workers_.begin(), workers_.end(), [](auto& w) {
+                 return w->status().running.load();
+               });
+      },
+      kStartTimeout);
+  if (!started || any_worker_failed()) {
+    throw StartupError("the worker threads did not start (see the errors above)");
+  }
+  pings_.assign(workers_.size(), 0);
+  spdlog::info("ready: {} worker(s), configuration generation {}", workers_.size(), generation_);
+  last_status_ = status_text();
+  notifier_.ready(last_status_);
+}
+
+std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
+                                                std::vector<ListenSocket> sockets) {
+  ListenerGroup group{next_listener_id_++, configured, sockets.front().address()};
+  listeners_.push_back(group);
+  if (group.bound.is_wildcard()) {
+    spdlog::warn(
+        "listening on {}, a wildcard address: anyone who can reach this host can use echod; "
+        "list specific addresses in 'listen:' unless that is intended",
+        group.bound.to_string());
+  } else {
+    spdlog::info("listening on {} ({} socket(s))", group.bound.to_string(), sockets.size());
+  }
+  std::vector<std::uint64_t> sequences;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    sequences.push_back(workers_[i]->post(AddListener{group.id, std::move(sockets[i])}));
+  }
+  return sequences;
+}
+
+void Supervisor::serve(SignalSet& signals) {
+  auto next_tick = Clock::now() + tick_interval();
+  for (;;) {
+    std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wakeup_.fd(), POLLIN, 0}}};
+    int n = ::poll(fds.data(), fds.size(), poll_ms(next_tick - Clock::now()));
+    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+    if ((fds[1].revents & POLLIN) != 0) wakeup_.drain();
+    if (any_worker_failed()) {
+      spdlog::critical("a worker stopped unexpectedly; stopping echod");
+      stop(signals);
+      return;
+    }
+    while (auto signal = signals.read()) {
+      if (*signal == Signal::kStop) {
+        stop(signals);
+        return;
+      }
+      reload();
+    }
+    if (Clock::now() >= next_tick) {
+      on_tick();
+      next_tick = Clock::now() + tick_interval();
+    }
+  }
+}
+
+void Supervisor::reload() {
+  notifier_.reloading();
+  spdlog::info("reloading configuration from {}", command_line_.config_path);
+  auto reject = [this](std::size_t error_count) {
+    spdlog::error("reload failed with {} error(s); still serving with the previous configuration "
+                  "(generation {})",
+                  error_count, generation_);
+    status_prefix_ = "Reload failed (" + std::to_string(error_count) +
+                     " errors, see journal); kept generation " + std::to_string(generation_) +
+                     ". ";
+    last_status_ = status_text();
+    notifier_.ready(last_status_);
+  };
+
+  bool used_defaults = false;
+  ConfigLoadResult result = load_effective_config(command_line_, used_defaults);
+  if (!result.config) {
+    for (const ConfigError& error : result.errors) spdlog::error("{}", error.to_string());
+    reject(result.errors.size());
+    return;
+  }
+  if (used_defaults) {
+    spdlog::info("no configuration file at {}; using built-in defaults", command_line_.config_path);
+  }
+  Config next = std::move(*result.config);
+  clamp_to_fd_limit(next.limits);
+  ConfigChanges changes = diff_configs(config_, next);
+  if (changes.workers) {
+    spdlog::warn("workers: changing the number of workers needs a restart; keeping {}",
+                 workers_.size());
+    next.workers = config_.workers;
+  }
+  if (changes.log_target) {
+    spdlog::warn("log.target: changing the log target needs a restart; keeping {}",
+                 to_string(config_.log.target));
+    next.log.target = config_.log.target;
+  }
+
+  // Build the new state first: if any new address cannot be opened, nothing changes.
+  std::vector<std::vector<ListenSocket>> opened;
+  try {
+    for (const SocketAddress& address : changes.added_listeners) {
+      opened.push_back(open_group(address, static_cast<unsigned>(workers_.size())));
+    }
+  } catch (const StartupError& e) {
+    spdlog::error("{}", e.what());
+    reject(1);
+    return;
+  }
+
+  // Switch.
+  std::vector<std::uint64_t> sequences(workers_.size(), 0);
+  auto track = [&sequences](const std::vector<std::uint64_t>& posted) {
+    for (std::size_t i = 0; i < posted.size(); ++i) sequences[i] = posted[i];
+  };
+  if (changes.log_level) set_log_level(next.log.level);
+  if (changes.limits) {
+    apply_admission_limits(next.limits);
+    track(post_all([&next] { return ApplySettings{{next.limits}}; }));
+  }
+  for (std::size_t i = 0; i < opened.size(); ++i) {
+    track(hand_out(changes.added_listeners[i], std::move(opened[i])));
+  }
+  for (const SocketAddress& address : changes.removed_listeners) {
+    auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                           [&](const ListenerGroup& g) { return g.configured == address; });
+    if (it == listeners_.end()) continue;
+    std::uint32_t id = it->id;
+    spdlog::info("closing listener {} once its queue is empty", it->bound.to_string());
+    listeners_.erase(it);
+    track(post_all([id] { return RemoveListener{id}; }));
+  }
+  std::vector<std::string> described = changes.describe(config_, next);
+  config_ = std::move(next);
+  ++generation_;
+  if (!wait_processed(sequences, kReloadAckTimeout)) {
+    spdlog::warn("not every worker confirmed the new configuration within {} s",
+                 std::chrono::seconds(kReloadAckTimeout).count());
+  }
+  std::string summary;
+  for (const std::string& line : described) summary += (summary.empty() ? "" : ", ") + line;
+  spdlog::info("configuration reloaded (generation {}): {}", generation_,
+               summary.empty() ? "no changes" : summary);
+  status_prefix_.clear();
+  last_status_ = status_text();
+  notifier_.ready(last_status_);
+}
+
+void Supervisor::stop(SignalSet& signals) {
+  notifier_.stopping();
+  auto deadline = Clock::now() + config_.shutdown_timeout;
+  spdlog::info("stopping: finishing {} connection(s), for at most {}", live_connections(),
+               format_duration(config_.shutdown_timeout));
+  post_all([deadline] { return Drain{deadline}; });
+  bool forced = false;
+  auto all_finished = [this] {
+    return std::all_of(workers_.begin(), workers_.end(),
+                       [](auto& w) { return w->status().finished.load(); });
+  };
+  while (!all_finished()) {
+    std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wakeup_.fd(), POLLIN, 0}}};
+    auto limit = forced ? Clock::now() + kStopGrace : deadline + kStopGrace;
+    int n = ::poll(fds.data(), fds.size(), poll_ms(limit - Clock::now()));
+    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+    if ((fds[1].revents & POLLIN) != 0) wakeup_.drain();
+    while (auto signal = signals.read()) {
+      if (*signal == Signal::kReload) {
+        spdlog::info("ignoring reload request: stopping");
+      } else if (!forced) {
+        spdlog::warn("second stop signal: closing every connection now");
+        post_all([] { return Stop{}; });
+        forced = true;
+      }
+    }
+    if (!forced && Clock::now() >= deadline + kStopGrace) {
+      spdlog::warn("workers still busy {} after the shutdown timeout; closing every connection",
+                   format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       kStopGrace)));
+      post_all([] { return Stop{}; });
+      forced = true;
+    }
+  }
+  for (auto& worker : workers_) worker->join();
+  std::uint64_t accepted = 0;
+  for (auto& worker : workers_) accepted += worker->status().accepted_total.load();
+  workers_.clear();
+  spdlog::info("stopped after serving {} connection(s)", accepted);
+}
+
+void Supervisor::on_tick() {
+  if (watchdog_interval_.count() > 0) {
+    bool alive = true;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      if (workers_[i]->status().processed_commands.load() < pings_[i]) {
+        alive = false;
+        spdlog::warn("worker {} has not answered for {} ms; withholding the watchdog ping", i,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
+      }
+    }
+    if (alive) notifier_.watchdog();
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      // A wedged worker gets no new pings piling up in its queue.
+      if (workers_[i]->status().processed_commands.load() >= pings_[i]) {
+        pings_[i] = workers_[i]->post(Ping{});
+      }
+    }
+  }
+  std::string status = status_text();
+  if (status != last_status_) {
+    last_status_ = status;
+    notifier_.status(status);
+  }
+}
+
+Supervisor::Clock::duration Supervisor::tick_interval() const {
+  if (watchdog_interval_.count() > 0) {
+    return std::min<Clock::duration>(watchdog_interval_ / 2, kStatusInterval);
+  }
+  return kStatusInterval;
+}
+
+bool Supervisor::any_worker_failed() const {
+  return std::any_of(workers_.begin(), workers_.end(),
+                     [](auto& w) { return w->status().failed.load(); });
+}
+
+std::vector<std::uint64_t> Supervisor::post_all(const std::function<WorkerCommand()>& make) {
+  std::vector<std::uint64_t> sequences;
+  sequences.reserve(workers_.size());
+  for (auto& worker : workers_) sequences.push_back(worker->post(make()));
+  return sequences;
+}
+
+bool Supervisor::wait_processed(const std::vector<std::uint64_t>& sequences,
+                                Clock::duration timeout) {
+  return wait_for(
+      [&] {
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+          const WorkerStatus& status = workers_[i]->status();
+          if (status.processed_commands.load() < sequences[i] && !status.finished.load()) {
+            return false;
+          }
+        }
+        return true;
+      },
+      timeout);
+}
+
+bool Supervisor::wait_for(const std::function<bool()>& condition, Clock::duration timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    wakeup_.drain();
+    if (condition()) return true;
+    auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return false;
+    pollfd fd{wakeup_.fd(), POLLIN, 0};
+    if (::poll(&fd, 1, poll_ms(left)) < 0 && errno != EINTR) {
+      throw std::system_error(errno, std::generic_category(), "poll");
+    }
+  }
+}
+
+std::uint64_t Supervisor::live_connections() const {
+  std::uint64_t total = 0;
+  for (const auto& worker : workers_) total += worker->status().connections.load();
+  return total;
+}
+
+std::string Supervisor::status_text() const {
+  std::string addresses;
+  for (const ListenerGroup& group : listeners_) {
+    addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
+  }
+  if (addresses.empty()) addresses = "no address";
+  return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
+         " workers; " + std::to_string(live_connections()) + " connections";
+}
+
+}  // namespace echod

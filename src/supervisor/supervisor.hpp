@@ -1,0 +1,88 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "cli/command_line.hpp"
+#include "config/config.hpp"
+#include "event/wakeup_event.hpp"
+#include "supervisor/environment.hpp"
+#include "supervisor/signal_set.hpp"
+#include "supervisor/systemd_notifier.hpp"
+#include "worker/worker.hpp"
+
+namespace echod {
+
+// The daemon could not start (before READY=1). what() is the operator-facing message: what
+// failed, the errno text, and what to do about it.
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The main thread: starts the workers, then waits on the signalfd, the workers' wakeups and the
+// watchdog/status timer, and runs the reload and stop sequences. It is the only thread that
+// talks to systemd, reads configuration or changes what the workers do (through their
+// command queues).
+class Supervisor {
+ public:
+  Supervisor(CommandLine command_line, Config config, const SystemdEnvironment& systemd);
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  ~Supervisor();
+
+  // Serves until stopped by a signal. Returns the process exit code. Throws StartupError when
+  // the listeners or workers cannot be started.
+  int run(SignalSet& signals);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct ListenerGroup {
+    std::uint32_t id;
+    SocketAddress configured;  // as written in the configuration (port may be 0)
+    SocketAddress bound;       // with the port the kernel gave
+  };
+
+  void start();
+  // Registers a listen address whose sockets (one per worker) are open, and gives each worker
+  // its socket. Returns each worker's command sequence number.
+  std::vector<std::uint64_t> hand_out(const SocketAddress& configured,
+                                      std::vector<ListenSocket> sockets);
+  void serve(SignalSet& signals);
+  void reload();
+  void stop(SignalSet& signals);
+  void on_tick();
+  [[nodiscard]] bool any_worker_failed() const;
+  // Posts a command to every worker; returns each one's sequence number.
+  std::vector<std::uint64_t> post_all(const std::function<WorkerCommand()>& make);
+  // Waits (on worker wakeups only) until every worker processed the given commands.
+  bool wait_processed(const std::vector<std::uint64_t>& sequences, Clock::duration timeout);
+  bool wait_for(const std::function<bool()>& condition, Clock::duration timeout);
+  [[nodiscard]] std::string status_text() const;
+  [[nodiscard]] std::uint64_t live_connections() const;
+  [[nodiscard]] Clock::duration tick_interval() const;
+  // Lowers limits.max_connections to what the open-file limit allows (with a warning).
+  void clamp_to_fd_limit(LimitsConfig& limits) const;
+  void apply_admission_limits(const LimitsConfig& limits);
+
+  CommandLine command_line_;
+  Config config_;
+  SystemdNotifier notifier_;
+  std::chrono::microseconds watchdog_interval_{0};  // 0: no watchdog
+  WakeupEvent wakeup_;  // workers -> supervisor
+  Admission admission_;  // shared by the workers; declared first so that it outlives them
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<ListenerGroup> listeners_;
+  std::uint32_t next_listener_id_ = 1;
+  std::uint64_t generation_ = 1;
+  std::string status_prefix_;  // e.g. after a failed reload
+  std::vector<std::uint64_t> pings_;  // watchdog: the last Ping sent to each worker
+  std::string last_status_;
+};
+
+}  // namespace echod

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace echod {
+
+// An IPv4 or IPv6 socket address. Text form is "host:port" for IPv4 and "[host]:port" for IPv6;
+// hosts are numeric addresses or "localhost" (which is resolved without DNS, to 127.0.0.1).
+class SocketAddress {
+ public:
+  SocketAddress() = default;
+
+  // Parses "1.2.3.4:7", "[::1]:7", "localhost:7", "*:7" (IPv4 any) or "[::]:7". Returns an
+  // explanation on failure, suitable to follow "listen[0]: ".
+  struct ParseResult;
+  static ParseResult parse(std::string_view text);
+
+  static SocketAddress from_sockaddr(const sockaddr* addr, socklen_t length);
+  // The local address a socket is bound to (getsockname); throws std::system_error.
+  static SocketAddress local_of(int fd);
+
+  [[nodiscard]] int family() const;
+  [[nodiscard]] std::uint16_t port() const;
+  void set_port(std::uint16_t port);
+  [[nodiscard]] bool is_wildcard() const;
+  [[nodiscard]] bool is_loopback() const;
+
+  [[nodiscard]] const sockaddr* data() const;
+  [[nodiscard]] socklen_t length() const { return length_; }
+
+  [[nodiscard]] std::string to_string() const;
+  // Address without the port ("127.0.0.1", "::1"), for per-peer keys and logs.
+  [[nodiscard]] std::string host_string() const;
+
+  friend bool operator==(const SocketAddress& a, const SocketAddress& b);
+
+ private:
+  sockaddr_storage storage_{};
+  socklen_t length_ = 0;
+};
+
+struct SocketAddress::ParseResult {
+  std::optional<SocketAddress> address;
+  std::string error;  // set when address is empty
+};
+
+}  // namespace echod

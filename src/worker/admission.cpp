@@ -1,0 +1,91 @@
+#include "worker/admission.hpp"
+
+#include <algorithm>
+
+namespace echod {
+
+std::string_view to_string(Admission::Verdict verdict) {
+  switch (verdict) {
+    case Admission::Verdict::kAdmit: return "admitted";
+    case Admission::Verdict::kMaxConnections: return "max_connections";
+    case Admission::Verdict::kMaxPerPeer: return "max_connections_per_ip";
+    case Admission::Verdict::kAcceptRate: return "accept_rate_per_ip";
+  }
+  return "?";
+}
+
+void Admission::set_limits(const Limits& limits) {
+  MutexLock lock(mutex_);
+  limits_ = limits;
+}
+
+void Admission::refill(Entry& entry, Clock::time_point now) const {
+  std::chrono::duration<double> elapsed = now - entry.refilled;
+  entry.tokens = std::min(limits_.accept_burst_per_peer,
+                          entry.tokens + elapsed.count() * limits_.accept_rate_per_peer);
+  entry.refilled = now;
+}
+
+Admission::Verdict Admission::admit(const PeerKey& peer, Clock::time_point now) {
+  MutexLock lock(mutex_);
+  if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
+  if (connections_ >= limits_.max_connections) return Verdict::kMaxConnections;
+
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    if (peers_.size() >= kMaxTrackedPeers) {
+      ++connections_;
+      return Verdict::kAdmit;
+    }
+    it = peers_.emplace(peer, Entry{0, limits_.accept_burst_per_peer, now}).first;
+  }
+  Entry& entry = it->second;
+  if (limits_.accept_rate_per_peer > 0) {
+    refill(entry, now);
+    if (entry.tokens < 1) return Verdict::kAcceptRate;
+  }
+  if (limits_.max_connections_per_peer > 0 &&
+      entry.connections >= limits_.max_connections_per_peer) {
+    return Verdict::kMaxPerPeer;
+  }
+  if (limits_.accept_rate_per_peer > 0) entry.tokens -= 1;
+  ++entry.connections;
+  ++connections_;
+  return Verdict::kAdmit;
+}
+
+void Admission::release(const PeerKey& peer) {
+  MutexLock lock(mutex_);
+  if (connections_ > 0) --connections_;
+  auto it = peers_.find(peer);
+  if (it != peers_.end() && it->second.connections > 0) --it->second.connections;
+}
+
+// Forgets peers with no connection whose bucket has refilled: they are indistinguishable from
+// peers never seen. Bounded work: runs at most once a second.
+void Admission::sweep(Clock::time_point now) {
+  last_sweep_ = now;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Entry& entry = it->second;
+    if (entry.connections == 0) {
+      refill(entry, now);
+      if (limits_.accept_rate_per_peer <= 0 || entry.tokens >= limits_.accept_burst_per_peer) {
+        it = peers_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+std::uint32_t Admission::connections() const {
+  MutexLock lock(mutex_);
+  return connections_;
+}
+
+std::size_t Admission::tracked_peers() const {
+  MutexLock lock(mutex_);
+  return peers_.size();
+}
+
+}  // namespace echod

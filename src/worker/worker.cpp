@@ -1,0 +1,388 @@
+#include "worker/worker.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "sys/socket_address.hpp"
+
+namespace echod {
+namespace {
+
+// Token space: connections have bit 63 clear (ConnectionTable); listeners carry the tag bit and
+// their id; the command queue's eventfd is the all-ones token.
+constexpr std::uint64_t kTag = ConnectionTable::kTagBit;
+constexpr std::uint64_t kWakeupToken = ~std::uint64_t{0};
+std::uint64_t listener_token(std::uint32_t id) { return kTag | id; }
+
+// Connections accepted per listener wakeup before the other ready fds get their turn.
+constexpr int kAcceptBatch = 64;
+// How long a listener rests after the process or system ran out of fds or memory.
+constexpr auto kAcceptPause = std::chrono::milliseconds(200);
+// How often idle and stalled connections are looked for (timeouts are accurate to this).
+constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
+
+std::string_view to_string(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kMaxConnections: return "max_connections";
+    case RejectReason::kMaxPerIp: return "max_connections_per_ip";
+    case RejectReason::kAcceptRate: return "accept_rate_per_ip";
+    case RejectReason::kAccessDenied: return "access denied";
+  }
+  return "?";
+}
+
+RejectReason reject_reason(Admission::Verdict verdict) {
+  switch (verdict) {
+    case Admission::Verdict::kMaxConnections: return RejectReason::kMaxConnections;
+    case Admission::Verdict::kMaxPerPeer: return RejectReason::kMaxPerIp;
+    default: return RejectReason::kAcceptRate;
+  }
+}
+
+bool is_resource_exhaustion(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, WorkerSettings settings, Admission& admission,
+               WakeupEvent& supervisor_wakeup)
+    : index_(index),
+      admission_(admission),
+      supervisor_wakeup_(supervisor_wakeup),
+      settings_(std::move(settings)) {
+  apply_settings(settings_);
+}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  try {
+    if (!epoll_.add(commands_.wakeup_fd(), EPOLLIN, kWakeupToken)) {
+      throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
+    }
+    // Listeners handed over before start() arrive as commands: take them before saying we run.
+    process_commands();
+    status_.running.store(true);
+    supervisor_wakeup_.notify();
+    loop();
+  } catch (const std::exception& e) {
+    spdlog::critical("worker {}: stopped by an unexpected error: {}", index_, e.what());
+    status_.failed.store(true);
+  }
+  // Whatever is left is closed as the members go; the kernel resets those connections.
+  connections_.for_each([this](std::uint64_t token, Connection&) {
+    close_connection(token, CloseReason::kStopped, 0);
+  });
+  listeners_.clear();
+  status_.finished.store(true);
+  supervisor_wakeup_.notify();
+}
+
+void Worker::loop() {
+  while (!done()) {
+    auto ready = epoll_.wait(events_, timeout_ms(Clock::now()));
+    io_.now = ticks(Clock::now());  // one clock read per batch, not per event
+    for (const epoll_event& event : ready) {
+      if (event.data.u64 == kWakeupToken) {
+        process_commands();
+        if (stopping_) return;
+      } else if ((event.data.u64 & kTag) != 0) {
+        auto id = static_cast<std::uint32_t>(event.data.u64);
+        auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                               [id](const Listener& l) { return l.id == id; });
+        if (it != listeners_.end()) on_listener_ready(*it);
+      } else {
+        on_connection_ready(event.data.u64, event.events);
+      }
+    }
+    run_timers(Clock::now());
+  }
+}
+
+bool Worker::done() const noexcept {
+  return stopping_ || (draining_ && listeners_.empty() && connections_.size() == 0);
+}
+
+int Worker::timeout_ms(Clock::time_point now) const {
+  auto next = Clock::time_point::max();
+  if (draining_) next = std::min(drain_deadline_, next_drain_kick_);
+  if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
+  for (const Listener& listener : listeners_) {
+    if (listener.paused) next = std::min(next, listener.paused_until);
+  }
+  if (next == Clock::time_point::max()) return -1;
+  if (next <= now) return 0;
+  // Round up, so that the wait does not end a little before the deadline and spin.
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
+  return static_cast<int>(std::min<std::int64_t>(wait, 60'000));
+}
+
+bool Worker::has_connection_timeouts() const noexcept {
+  return !draining_ && connections_.size() > 0 &&
+         (settings_.limits.idle_timeout.count() > 0 ||
+          settings_.limits.send_stall_timeout.count() > 0);
+}
+
+Connection::Ticks Worker::ticks(Clock::time_point now) const noexcept {
+  return static_cast<Connection::Ticks>((now - epoch_) / Connection::kTick);
+}
+
+void Worker::run_timers(Clock::time_point now) {
+  if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
+  for (Listener& listener : listeners_) {
+    if (listener.paused && listener.paused_until <= now) {
+      listener.paused = false;
+      rearm_listener(listener);
+    }
+  }
+  if (draining_ && now >= next_drain_kick_) kick_draining(now);
+  if (draining_ && now >= drain_deadline_ && connections_.size() > 0) {
+    spdlog::warn("worker {}: shutdown timeout: closing {} connection(s) still open", index_,
+                 connections_.size());
+    connections_.for_each([this](std::uint64_t token, Connection&) {
+      close_connection(token, CloseReason::kShutdownTimeout, 0);
+    });
+  }
+}
+
+// Closes connections idle or stalled for too long. A scan of every connection a few times a
+// second: a few microseconds per thousand connections, and no per-connection timer to keep.
+void Worker::expire_connections(Clock::time_point now) {
+  next_expiry_check_ = now + kExpiryCheckInterval;
+  Connection::Ticks current = ticks(now);
+  auto to_ticks = [](std::chrono::milliseconds timeout) {
+    return static_cast<Connection::Ticks>(timeout / Connection::kTick);
+  };
+  Connection::Ticks idle = to_ticks(settings_.limits.idle_timeout);
+  Connection::Ticks stall = to_ticks(settings_.limits.send_stall_timeout);
+  connections_.for_each([&](std::uint64_t token, Connection& connection) {
+    if (idle > 0 && current - connection.last_active() >= idle) {
+      close_connection(token, CloseReason::kIdleTimeout, 0);
+    } else if (stall > 0 && connection.stalled_since() != 0 &&
+               current - connection.stalled_since() >= stall) {
+      close_connection(token, CloseReason::kSendStall, 0);
+    }
+  });
+}
+
+void Worker::process_commands() {
+  auto commands = commands_.take_all();
+  for (WorkerCommand& command : commands) {
+    std::visit([this](auto& c) { handle(c); }, command);
+  }
+  processed_ += commands.size();
+  if (!epoll_.rearm(commands_.wakeup_fd(), EPOLLIN, kWakeupToken)) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
+  }
+  if (!commands.empty()) {
+    status_.processed_commands.store(processed_);
+    supervisor_wakeup_.notify();
+  }
+}
+
+void Worker::apply_settings(const WorkerSettings& settings) {
+  settings_ = settings;
+  scratch_.resize(settings_.limits.io_buffer);
+  scratch_.shrink_to_fit();
+  io_.scratch = scratch_;
+  io_.max_pending_output = settings_.limits.max_pending_output;
+}
+
+void Worker::handle(ApplySettings& command) { apply_settings(command.settings); }
+
+void Worker::handle(AddListener& command) {
+  if (draining_) return;  // the socket closes with the command
+  listeners_.push_back(Listener{command.listener_id, std::move(command.socket)});
+  Listener& listener = listeners_.back();
+  if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
+    std::system_error error(errno, std::generic_category(), "epoll_ctl(listener)");
+    listeners_.pop_back();
+    throw error;
+  }
+}
+
+void Worker::handle(RemoveListener& command) {
+  auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                         [&](const Listener& l) { return l.id == command.listener_id; });
+  if (it == listeners_.end()) return;
+  close_listener(*it);
+  listeners_.erase(it);
+}
+
+void Worker::handle(Drain& command) {
+  draining_ = true;
+  drain_deadline_ = command.deadline;
+  for (Listener& listener : listeners_) close_listener(listener);
+  listeners_.clear();
+  connections_.for_each(
+      [](std::uint64_t, Connection& connection) { connection.begin_drain(); });
+  kick_draining(Clock::now());
+}
+
+// Runs the drain step of every connection that waits for its client to fall quiet: armed for
+// both directions, the socket reports ready at once (it is writable).
+void Worker::kick_draining(Clock::time_point now) {
+  next_drain_kick_ = now + Connection::kTick;
+  connections_.for_each([this](std::uint64_t token, Connection& connection) {
+    if (!connection.waiting_for_quiet()) return;
+    if (!epoll_.rearm(connection.fd(), EPOLLIN | EPOLLOUT, token)) {
+      close_connection(token, CloseReason::kError, errno);
+    }
+  });
+}
+
+void Worker::handle(Stop&) { stopping_ = true; }
+
+void Worker::handle(Ping&) {}
+
+void Worker::close_listener(Listener& listener) {
+  // Accept what is already queued, so that the kernel has nothing to reset when the socket
+  // closes. A connection that completes its handshake between the last accept() and close()
+  // is still reset: the kernel offers no way to close that window (see docs/operations.md).
+  listener.socket.shrink_backlog();
+  while (accept_one(listener)) {
+  }
+  spdlog::debug("worker {}: closed listener {}", index_, listener.socket.address().to_string());
+}
+
+void Worker::rearm_listener(Listener& listener) {
+  if (!epoll_.rearm(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(listener)");
+  }
+}
+
+void Worker::on_listener_ready(Listener& listener) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    if (!accept_one(listener)) break;
+  }
+  if (!listener.paused) rearm_listener(listener);
+}
+
+// Accepts one connection. Returns false when there is nothing (more) to accept for now.
+bool Worker::accept_one(Listener& listener) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(storage);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the socket API's sockaddr view.
+  auto* address = reinterpret_cast<sockaddr*>(&storage);
+  int fd = ::accept4(listener.socket.fd(), address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    if (error == EAGAIN || error == EWOULDBLOCK) return false;
+    if (error == EINTR || error == ECONNABORTED) return true;
+    std::uint64_t suppressed = 0;
+    if (is_resource_exhaustion(error)) {
+      // Without a pause the listener would stay readable and the loop would spin.
+      listener.paused = true;
+      listener.paused_until = Clock::now() + kAcceptPause;
+      WorkerStatus::add(status_.accept_pauses, 1);
+      if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
+        spdlog::critical(
+            "worker {}: accept on {}: {}; pausing accepts for {} ms, existing connections are "
+            "still served (suppressed {}); raise LimitNOFILE or lower limits.max_connections",
+            index_, listener.socket.address().to_string(), std::strerror(error),
+            kAcceptPause.count(), suppressed);
+      }
+      return false;
+    }
+    if (accept_error_log_.allow(Clock::now(), suppressed)) {
+      spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
+                    listener.socket.address().to_string(), std::strerror(error), suppressed);
+    }
+    return false;
+  }
+
+  UniqueFd client(fd);
+  SocketAddress peer = SocketAddress::from_sockaddr(address, length);
+  if (!settings_.limits.access.permits(peer)) {
+    reject(std::move(client), RejectReason::kAccessDenied, peer);
+    return true;
+  }
+  PeerKey key = PeerKey::of(peer);
+  auto now = Clock::now();
+  if (auto verdict = admission_.admit(key, now); verdict != Admission::Verdict::kAdmit) {
+    reject(std::move(client), reject_reason(verdict), peer);
+    return true;
+  }
+  std::uint64_t token = connections_.insert(Connection(std::move(client), key, ticks(now)));
+  Connection* connection = connections_.find(token);
+  if (draining_) connection->begin_drain();
+  if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
+    close_connection(token, CloseReason::kError, errno);
+    return true;
+  }
+  if (connections_.size() == 1) next_expiry_check_ = now + kExpiryCheckInterval;
+  WorkerStatus::add(status_.accepted_total, 1);
+  status_.connections.store(connections_.size(), std::memory_order_relaxed);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, peer.to_string(),
+                  listener.socket.address().to_string());
+  }
+  return true;
+}
+
+// Closes a connection the limits do not allow, at once: it is never left in the queue.
+void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& peer) {
+  client.reset();
+  auto index = static_cast<std::size_t>(reason);
+  WorkerStatus::add(status_.rejected_by_reason[index], 1);
+  std::uint64_t suppressed = 0;
+  if (reject_log_[index].allow(Clock::now(), suppressed)) {
+    spdlog::warn("worker {}: refused a connection from {}: {} (suppressed {})", index_,
+                 peer.host_string(), to_string(reason), suppressed);
+  }
+}
+
+void Worker::on_connection_ready(std::uint64_t token, std::uint32_t events) {
+  Connection* connection = connections_.find(token);
+  if (connection == nullptr) return;  // closed earlier in this batch
+  io_.bytes_received = 0;
+  io_.bytes_sent = 0;
+  int error = 0;
+  CloseReason reason = connection->on_ready(events, io_, error);
+  WorkerStatus::add(status_.bytes_received, io_.bytes_received);
+  WorkerStatus::add(status_.bytes_sent, io_.bytes_sent);
+  if (reason != CloseReason::kNone) {
+    close_connection(token, reason, error);
+    return;
+  }
+  if (!epoll_.rearm(connection->fd(), connection->wanted_events(io_.max_pending_output), token)) {
+    close_connection(token, CloseReason::kError, errno);
+  }
+}
+
+void Worker::close_connection(std::uint64_t token, CloseReason reason, int error) {
+  Connection* connection = connections_.find(token);
+  if (connection == nullptr) return;
+  if (reason == CloseReason::kError) {
+    std::uint64_t suppressed = 0;
+    if (connection_error_log_.allow(Clock::now(), suppressed)) {
+      spdlog::warn("worker {}: closing fd {}: {} (suppressed {})", index_, connection->fd(),
+                   std::strerror(error), suppressed);
+    }
+  } else if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(), to_string(reason),
+                  error != 0 ? ": " : "", error != 0 ? std::strerror(error) : "");
+  }
+  admission_.release(connection->peer());
+  connections_.erase(token);
+  WorkerStatus::add(status_.closed_total, 1);
+  WorkerStatus::add(status_.closed_by_reason[static_cast<std::size_t>(reason)], 1);
+  status_.connections.store(connections_.size(), std::memory_order_relaxed);
+}
+
+}  // namespace echod

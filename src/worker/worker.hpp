@@ -1,0 +1,111 @@
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "event/command_queue.hpp"
+#include "event/epoll.hpp"
+#include "event/wakeup_event.hpp"
+#include "log/log_limiter.hpp"
+#include "worker/admission.hpp"
+#include "worker/connection_table.hpp"
+#include "worker/worker_command.hpp"
+#include "worker/worker_status.hpp"
+
+namespace echod {
+
+// One event-loop thread: its own epoll instance, its own SO_REUSEPORT listening sockets and every
+// connection it accepted, which live and die here.
+//
+// Thread contract: post(), status() and join() are safe to call from any thread (in practice the
+// supervisor). Everything else runs on the worker's own thread.
+class Worker {
+ public:
+  // `supervisor_wakeup` is notified whenever status() changes in a way the supervisor waits
+  // for: the loop started, commands were processed, the loop ended.
+  // `admission` is shared by all workers and outlives them.
+  Worker(unsigned index, WorkerSettings settings, Admission& admission,
+         WakeupEvent& supervisor_wakeup);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker();
+
+  void start();
+  void join();
+
+  // Queues a command and wakes the worker. Returns the command's sequence number: the command
+  // has been carried out once status().processed_commands reaches it.
+  std::uint64_t post(WorkerCommand command) { return commands_.push(std::move(command)); }
+  [[nodiscard]] const WorkerStatus& status() const noexcept { return status_; }
+  [[nodiscard]] unsigned index() const noexcept { return index_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Listener {
+    std::uint32_t id;
+    ListenSocket socket;
+    Clock::time_point paused_until{};  // after EMFILE and the like: not armed until then
+    bool paused = false;
+  };
+
+  void run();
+  void loop();
+  void process_commands();
+  void handle(ApplySettings& command);
+  void handle(AddListener& command);
+  void handle(RemoveListener& command);
+  void handle(Drain& command);
+  void handle(Stop& command);
+  void handle(Ping& command);
+
+  void on_listener_ready(Listener& listener);
+  bool accept_one(Listener& listener);
+  void close_listener(Listener& listener);
+  void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer);
+  void on_connection_ready(std::uint64_t token, std::uint32_t events);
+  void expire_connections(Clock::time_point now);
+  void kick_draining(Clock::time_point now);
+  [[nodiscard]] Connection::Ticks ticks(Clock::time_point now) const noexcept;
+  [[nodiscard]] bool has_connection_timeouts() const noexcept;
+  void close_connection(std::uint64_t token, CloseReason reason, int error);
+  void rearm_listener(Listener& listener);
+  void run_timers(Clock::time_point now);
+  [[nodiscard]] int timeout_ms(Clock::time_point now) const;
+  [[nodiscard]] bool done() const noexcept;
+  void apply_settings(const WorkerSettings& settings);
+
+  const unsigned index_;
+  Admission& admission_;
+  WakeupEvent& supervisor_wakeup_;
+  CommandQueue<WorkerCommand> commands_;
+  WorkerStatus status_;
+  std::thread thread_;
+
+  // Owned by the worker's thread from start() on.
+  WorkerSettings settings_;
+  Epoll epoll_;
+  std::vector<Listener> listeners_;
+  ConnectionTable connections_;
+  std::vector<std::byte> scratch_;
+  IoContext io_;
+  std::array<epoll_event, 256> events_{};
+  bool draining_ = false;
+  bool stopping_ = false;
+  Clock::time_point drain_deadline_{};
+  const Clock::time_point epoch_ = Clock::now();
+  Clock::time_point next_expiry_check_{};
+  Clock::time_point next_drain_kick_{};
+  std::uint64_t processed_ = 0;
+  LogLimiter accept_error_log_;
+  LogLimiter accept_exhausted_log_;
+  LogLimiter connection_error_log_;
+  std::array<LogLimiter, kRejectReasonCount> reject_log_;
+};
+
+}  // namespace echod

@@ -1,0 +1,144 @@
+// echod-client bench against a real server: short runs, parsed from --json.
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "child_process.hpp"
+#include "test_echo_server.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace echod::client::testing {
+namespace {
+
+using Behaviour = TestEchoServer::Behaviour;
+using nlohmann::json;
+
+struct BenchRun {
+  ProcessResult process;
+  json report;
+};
+
+BenchRun run_bench(const TestEchoServer& server, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY,           "bench",     "--json", "--port",
+                                   std::to_string(server.port()), "--timeout", "5"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  BenchRun run;
+  run.process = run_process(argv, "", std::chrono::seconds(60));
+  EXPECT_FALSE(run.process.timed_out);
+  try {
+    run.report = json::parse(run.process.out);
+  } catch (const json::exception& e) {
+    ADD_FAILURE() << "not JSON (" << e.what() << "): " << run.process.out << run.process.err;
+  }
+  return run;
+}
+
+TEST(ClientBenchTest, PingPongMessagesAreCountedExactly) {
+  TestEchoServer server;
+  auto run = run_bench(server, {"--messages", "2000", "--connections", "20"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["requests"], 2000);
+  EXPECT_EQ(run.report["bytes"], 2000 * 512);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+  EXPECT_EQ(run.report["connections_established"], 20);
+  EXPECT_GT(run.report["requests_per_s"].get<double>(), 0.0);
+  EXPECT_GT(run.report["latency_us"]["p50"].get<double>(), 0.0);
+  EXPECT_GE(run.report["latency_us"]["max"].get<double>(),
+            run.report["latency_us"]["p99"].get<double>());
+}
+
+TEST(ClientBenchTest, PipelinedOnTwoThreadsForOneSecond) {
+  TestEchoServer server;
+  auto run = run_bench(server, {"--duration", "1", "--connections", "10", "--threads", "2",
+                                "--pipeline", "8", "--size", "1000"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_GT(run.report["requests"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+  EXPECT_NEAR(run.report["elapsed_s"].get<double>(), 1.0, 0.2);
+}
+
+TEST(ClientBenchTest, LargeMessagesWithWarmup) {
+  TestEchoServer server;
+  auto run = run_bench(
+      server, {"--messages", "50", "--connections", "1", "--size", "1M", "--warmup", "0.2"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["requests"], 50);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+}
+
+TEST(ClientBenchTest, ChurnCountsConnections) {
+  TestEchoServer server;
+  auto run = run_bench(server, {"--churn", "--messages", "200", "--connections", "4"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["requests"], 200);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+  EXPECT_GE(server.connections_accepted(), 200u);
+}
+
+TEST(ClientBenchTest, IdleAnnouncesWhenAllConnectionsAreUp) {
+  TestEchoServer server;
+  auto run = run_bench(server, {"--idle", "--connections", "100", "--duration", "0.2"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_NE(run.process.err.find("idle: 100 connections established\n"), std::string::npos)
+      << run.process.err;
+  EXPECT_EQ(run.report["idle_established"], 100);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+}
+
+TEST(ClientBenchTest, SourceRangeBindsEachAddress) {
+  TestEchoServer server;
+  auto run = run_bench(
+      server, {"--messages", "100", "--connections", "8", "--source-range", "127.0.0.1-127.0.0.4"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+}
+
+TEST(ClientBenchTest, CorruptingServerIsCaught) {
+  TestEchoServer server({.behaviour = Behaviour::kFlipByte, .fault_offset = 700});
+  auto run = run_bench(server, {"--messages", "2000", "--connections", "5"});
+  EXPECT_EQ(run.process.exit_code, 1);
+  EXPECT_EQ(run.report["errors"]["corruption"], 5);
+  EXPECT_EQ(run.report["errors"]["total"], 5);
+  ASSERT_FALSE(run.report["error_samples"].empty());
+  EXPECT_NE(run.report["error_samples"][0].get<std::string>().find("corruption at stream offset "
+                                                                   "700"),
+            std::string::npos);
+}
+
+TEST(ClientBenchTest, DuplicatingServerIsCaught) {
+  TestEchoServer server({.behaviour = Behaviour::kDuplicate, .fault_offset = 2000});
+  auto run = run_bench(server, {"--messages", "200", "--connections", "2"});
+  EXPECT_EQ(run.process.exit_code, 1);
+  EXPECT_EQ(run.report["errors"]["duplication"], 2);
+}
+
+TEST(ClientBenchTest, SilentServerTimesOut) {
+  TestEchoServer server({.behaviour = Behaviour::kSilent});
+  auto run =
+      run_process({ECHOD_CLIENT_BINARY, "bench", "--json", "--port", std::to_string(server.port()),
+                   "--timeout", "0.3", "--messages", "10", "--connections", "2"},
+                  "", std::chrono::seconds(30));
+  EXPECT_EQ(run.exit_code, 1);
+  auto report = json::parse(run.out);
+  EXPECT_EQ(report["errors"]["timeout"], 2);
+}
+
+TEST(ClientBenchTest, RefusedConnectionsAreConnectErrors) {
+  std::uint16_t port = 0;
+  {
+    TestEchoServer gone;
+    port = gone.port();
+  }
+  auto run = run_process({ECHOD_CLIENT_BINARY, "bench", "--json", "--port", std::to_string(port),
+                          "--messages", "10", "--connections", "3"},
+                         "", std::chrono::seconds(30));
+  EXPECT_EQ(run.exit_code, 1);
+  auto report = json::parse(run.out);
+  EXPECT_EQ(report["errors"]["connect"], 3);
+  EXPECT_EQ(report["requests"], 0);
+}
+
+}  // namespace
+}  // namespace echod::client::testing

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "sys/unique_fd.hpp"
+
+namespace echod::client::testing {
+
+// A small echo server on a thread of the test, on 127.0.0.1 (or ::1) with an ephemeral port,
+// with faults to inject. Every connection counts its own stream offsets; a fault happens on
+// each connection whose stream reaches `fault_offset`.
+class TestEchoServer {
+ public:
+  enum class Behaviour {
+    kEcho,          // a correct echo server, half-close aware
+    kFlipByte,      // flips the byte at fault_offset
+    kDuplicate,     // after byte fault_offset - 1, echoes the 64 bytes up to it again
+    kSilent,        // reads and never answers
+    kCloseAtFault,  // closes the connection once fault_offset bytes have arrived, echoing none
+  };
+
+  struct Options {
+    Behaviour behaviour = Behaviour::kEcho;
+    std::uint64_t fault_offset = 1000;
+    bool ipv6 = false;
+  };
+
+  explicit TestEchoServer(Options options);
+  TestEchoServer() : TestEchoServer(Options{}) {}
+  ~TestEchoServer();
+  TestEchoServer(const TestEchoServer&) = delete;
+  TestEchoServer& operator=(const TestEchoServer&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::uint64_t connections_accepted() const { return accepted_.load(); }
+
+ private:
+  void run();
+
+  Options options_;
+  UniqueFd listener_;
+  UniqueFd wakeup_;  // eventfd: the destructor's stop request
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::thread thread_;
+};
+
+}  // namespace echod::client::testing

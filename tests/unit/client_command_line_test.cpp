@@ -1,0 +1,126 @@
+#include <netinet/in.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "client/command_line.hpp"
+
+namespace echod::client {
+namespace {
+
+Command parse(std::vector<const char*> args, bool terminal = false) {
+  return parse_command_line(args, terminal);
+}
+
+TEST(ClientCommandLineTest, StreamModeDefaultsToLocalhostPort7) {
+  auto command = parse({});
+  auto* options = std::get_if<StreamOptions>(&command);
+  ASSERT_NE(options, nullptr);
+  EXPECT_EQ(options->server.to_string(), "127.0.0.1:7");
+  EXPECT_EQ(options->timeout, std::chrono::seconds(10));
+}
+
+TEST(ClientCommandLineTest, StreamModeTakesHostPortAndIpv6WithoutBrackets) {
+  auto command = parse({"::1", "7007", "--timeout", "0.5"});
+  auto& options = std::get<StreamOptions>(command);
+  EXPECT_EQ(options.server.to_string(), "[::1]:7007");
+  EXPECT_EQ(options.timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(std::get<StreamOptions>(parse({"[::1]", "9"})).server.to_string(), "[::1]:9");
+  EXPECT_EQ(std::get<StreamOptions>(parse({"localhost"})).server.to_string(), "127.0.0.1:7");
+}
+
+TEST(ClientCommandLineTest, HelpWins) {
+  EXPECT_TRUE(std::holds_alternative<HelpRequest>(parse({"--help"})));
+  EXPECT_TRUE(std::holds_alternative<HelpRequest>(parse({"bench", "-h"})));
+}
+
+TEST(ClientCommandLineTest, BenchOptions) {
+  auto command = parse(
+      {"bench", "--host", "127.0.0.2", "--port",     "7777", "--connections", "1000", "--threads",
+       "2",     "--size", "64K",       "--pipeline", "16",   "--messages",    "5000", "--warmup",
+       "1.5",   "--json", "--seed",    "42"},
+      true);
+  auto& options = std::get<BenchOptions>(command);
+  EXPECT_EQ(options.server.to_string(), "127.0.0.2:7777");
+  EXPECT_EQ(options.mode, BenchMode::kLoad);
+  EXPECT_EQ(options.connections, 1000u);
+  EXPECT_EQ(options.threads, 2u);
+  EXPECT_EQ(options.size, 65536u);
+  EXPECT_EQ(options.pipeline, 16u);
+  EXPECT_EQ(options.messages, 5000u);
+  EXPECT_EQ(options.warmup, std::chrono::milliseconds(1500));
+  EXPECT_EQ(options.seed, 42u);
+  EXPECT_TRUE(options.json);
+  EXPECT_FALSE(options.live);  // --json replaces the live line
+}
+
+TEST(ClientCommandLineTest, BenchLiveLineOnlyOnATerminal) {
+  EXPECT_TRUE(std::get<BenchOptions>(parse({"bench"}, true)).live);
+  EXPECT_FALSE(std::get<BenchOptions>(parse({"bench"}, false)).live);
+  EXPECT_FALSE(std::get<BenchOptions>(parse({"bench", "--quiet"}, true)).live);
+}
+
+TEST(ClientCommandLineTest, BenchModes) {
+  EXPECT_EQ(std::get<BenchOptions>(parse({"bench", "--churn"})).mode, BenchMode::kChurn);
+  auto idle = std::get<BenchOptions>(parse({"bench", "--idle", "--duration", "3"}));
+  EXPECT_EQ(idle.mode, BenchMode::kIdle);
+  EXPECT_EQ(idle.duration, std::chrono::seconds(3));
+}
+
+TEST(ClientCommandLineTest, UsageErrors) {
+  std::vector<std::vector<const char*>> bad = {
+      {"bench", "--churn", "--idle"},
+      {"bench", "--duration", "1", "--messages", "10"},
+      {"bench", "--idle", "--messages", "10"},
+      {"bench", "--churn", "--pipeline", "4"},
+      {"bench", "--connections", "0"},
+      {"bench", "--connections", "-5"},
+      {"bench", "--size", "12X"},
+      {"bench", "--size", "0"},
+      {"bench", "--duration", "0"},
+      {"bench", "--timeout", "-1"},
+      {"bench", "--bogus"},
+      {"bench", "extra"},
+      {"bench", "--port", "70000"},
+      {"bench", "--source-range", "127.0.0.9-127.0.0.1"},
+      {"bench", "--source-range", "::1-::2"},
+      {"bench", "--source-range", "::1"},  // IPv6 source for an IPv4 server
+      {"no-such-host.example", "7"},
+      {"127.0.0.1", "7", "extra"},
+  };
+  for (const auto& args : bad) {
+    std::string joined;
+    for (const char* arg : args) joined += std::string(arg) + " ";
+    EXPECT_THROW(parse(args), UsageError) << joined;
+  }
+}
+
+TEST(ClientCommandLineTest, SourceRangeExpands) {
+  auto sources = parse_source_range("127.0.0.1-127.0.0.254");
+  ASSERT_EQ(sources.size(), 254u);
+  EXPECT_EQ(sources.front().host_string(), "127.0.0.1");
+  EXPECT_EQ(sources.back().host_string(), "127.0.0.254");
+  EXPECT_EQ(sources[0].port(), 0);
+  auto list = parse_source_range("127.0.0.5, 127.1.0.255-127.1.1.1");
+  ASSERT_EQ(list.size(), 4u);
+  EXPECT_EQ(list[1].host_string(), "127.1.0.255");
+  EXPECT_EQ(list[3].host_string(), "127.1.1.1");
+  auto v6 = parse_source_range("::1");
+  ASSERT_EQ(v6.size(), 1u);
+  EXPECT_EQ(v6[0].family(), AF_INET6);
+}
+
+TEST(ClientCommandLineTest, SizeSuffixes) {
+  EXPECT_EQ(parse_size("512"), 512u);
+  EXPECT_EQ(parse_size("4K"), 4096u);
+  EXPECT_EQ(parse_size("64KiB"), 65536u);
+  EXPECT_EQ(parse_size("1M"), 1048576u);
+  EXPECT_THROW(parse_size("K"), UsageError);
+  EXPECT_THROW(parse_size("1G"), UsageError);
+}
+
+}  // namespace
+}  // namespace echod::client
