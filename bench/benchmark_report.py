@@ -114,7 +114,8 @@ def main():
     out.append("Notes: MB/s counts payload bytes echoed back (the same bytes also went out). "
                "Latency runs from a message's first byte sent to its last byte received "
                "(closed loop, so no coordinated-omission correction). RSS per connection is "
-               "(VmRSS with N idle connections − VmRSS before) / N. Server CPU is utime+stime "
+               "(VmRSS with N idle connections − VmRSS after one short warm-up echo) / N. "
+               "Server CPU is utime+stime "
                "from /proc/PID/stat over the client run (warmup included) divided by the "
                "requests counted. Syscalls per message: perf `raw_syscalls:sys_enter` over the "
                "run ÷ messages.\n")

@@ -2,12 +2,15 @@
 // to an exit code (sysexits.h: 64 usage, 78 configuration; 1 for runtime failures).
 #include <cstdio>
 #include <exception>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
 #include "build_info.hpp"
 #include "cli/command_line.hpp"
 #include "config/config_loader.hpp"
+#include "control/control_socket.hpp"
+#include "control/daemon_status.hpp"
 #include "log/logging.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/reload.hpp"
@@ -16,6 +19,8 @@
 
 namespace {
 
+// The (void) casts on stdio calls: when printing a message to the terminal fails there is
+// nothing better to do than to carry on to the exit code.
 constexpr int kExitUsage = 64;   // EX_USAGE
 constexpr int kExitConfig = 78;  // EX_CONFIG
 
@@ -23,18 +28,52 @@ int check_config(const echod::CommandLine& command_line) {
   bool used_defaults = false;
   auto result = echod::load_effective_config(command_line, used_defaults);
   if (!result.config) {
-    for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
-    std::fprintf(stderr, "echod: %s: %zu error(s)\n", command_line.config_path.c_str(),
-                 result.errors.size());
+    for (const auto& error : result.errors)
+      (void)std::fprintf(stderr, "%s\n", error.to_string().c_str());
+    (void)std::fprintf(stderr, "echod: %s: %zu error(s)\n", command_line.config_path.c_str(),
+                       result.errors.size());
     return kExitConfig;
   }
   if (used_defaults) {
-    std::fprintf(stderr, "echod: %s does not exist; the built-in defaults apply\n",
-                 command_line.config_path.c_str());
+    (void)std::fprintf(stderr, "echod: %s does not exist; the built-in defaults apply\n",
+                       command_line.config_path.c_str());
   }
-  std::fputs(echod::format_config(*result.config).c_str(), stdout);
-  std::fprintf(stderr, "echod: configuration OK\n");
+  (void)std::fputs(echod::format_config(*result.config).c_str(), stdout);
+  (void)std::fprintf(stderr, "echod: configuration OK\n");
   return 0;
+}
+
+// --status and --reload: ask the running daemon over its control socket.
+int ask_daemon(const echod::CommandLine& command_line) {
+  bool reload = command_line.action == echod::CommandLine::Action::kReload;
+  try {
+    // A reload waits for every worker to confirm (bounded by the daemon at 5 s).
+    std::string reply = echod::control_request(command_line.control_socket,
+                                               reload ? "reload" : "status", reload ? 30000 : 5000);
+    if (!reload) {
+      (void)std::fputs(command_line.json
+                           ? reply.c_str()
+                           : echod::format_status(echod::status_from_json(reply)).c_str(),
+                       stdout);
+      return 0;
+    }
+    auto outcome = echod::reload_outcome_from_json(reply);
+    std::FILE* out = outcome.ok ? stdout : stderr;
+    (void)std::fprintf(
+        out, "echod: %s (configuration generation %llu)\n",
+        outcome.ok ? "reloaded" : "reload rejected; the previous configuration stays",
+        static_cast<unsigned long long>(outcome.generation));
+    for (const auto& message : outcome.messages) (void)std::fprintf(out, "  %s\n", message.c_str());
+    return outcome.ok ? 0 : 1;
+  } catch (const std::system_error& e) {
+    (void)std::fprintf(stderr,
+                       "echod: cannot reach the daemon: %s (is echod running, and is this its "
+                       "--control-socket?)\n",
+                       e.what());
+  } catch (const std::exception& e) {
+    (void)std::fprintf(stderr, "echod: %s\n", e.what());
+  }
+  return 1;
 }
 
 int run(const echod::CommandLine& command_line) {
@@ -80,21 +119,24 @@ int run(const echod::CommandLine& command_line) {
 int main(int argc, char* argv[]) {
   auto parsed = echod::parse_command_line(argc, argv, echod::build_info::kDefaultConfigPath);
   if (!parsed.command_line) {
-    std::fprintf(stderr, "echod: %s\nTry 'echod --help' for more information.\n",
-                 parsed.error.c_str());
+    (void)std::fprintf(stderr, "echod: %s\nTry 'echod --help' for more information.\n",
+                       parsed.error.c_str());
     return kExitUsage;
   }
   const echod::CommandLine& command_line = *parsed.command_line;
   switch (command_line.action) {
     case echod::CommandLine::Action::kHelp:
-      std::fputs(echod::usage_text().c_str(), stdout);
+      (void)std::fputs(echod::usage_text().c_str(), stdout);
       return 0;
     case echod::CommandLine::Action::kVersion:
-      std::printf("echod %s (commit %s)\n", echod::build_info::kVersion,
-                  echod::build_info::kCommit);
+      (void)std::printf("echod %s (commit %s)\n", echod::build_info::kVersion,
+                        echod::build_info::kCommit);
       return 0;
     case echod::CommandLine::Action::kCheckConfig:
       return check_config(command_line);
+    case echod::CommandLine::Action::kStatus:
+    case echod::CommandLine::Action::kReload:
+      return ask_daemon(command_line);
     case echod::CommandLine::Action::kRun:
       return run(command_line);
   }

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
@@ -14,7 +18,7 @@ namespace {
 
 namespace po = boost::program_options;
 
-CommandLineResult fail(std::string message) { return {std::nullopt, printable(message)}; }
+CommandLineResult fail(const std::string& message) { return {std::nullopt, printable(message)}; }
 
 // "--listen: '1.2.3.4': expected HOST:PORT, ...": the option, the value, then the reason (the
 // parser's reason quotes the value itself in some cases).
@@ -38,24 +42,48 @@ CommandLineResult parse_command_line(int argc, const char* const argv[],
   options.add_options()("config,c", po::value<std::string>())(
       "listen,l", po::value<std::vector<std::string>>())("workers,w", po::value<std::string>())(
       "log-level", po::value<std::string>())("check-config,t", po::bool_switch())(
-      "version,V", po::bool_switch())("help,h", po::bool_switch())(
-      "argument", po::value<std::vector<std::string>>());
+      "status", po::bool_switch())("reload", po::bool_switch())("json", po::bool_switch())(
+      "control-socket", po::value<std::string>())("version,V", po::bool_switch())(
+      "help,h", po::bool_switch())("argument", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("argument", -1);
 
   // Abbreviated long options are refused: "--work 4" in a unit file would break the day an
   // option with the same prefix is added.
   const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(argc, argv)
+  const auto parse = [&](const char* const* arguments, po::variables_map& values) {
+    po::store(po::command_line_parser(argc, arguments)
                   .options(options)
                   .positional(positional)
                   .style(style)
                   .run(),
               values);
-  } catch (const po::error& e) {
-    return fail(e.what());
+  };
+  po::variables_map values;
+  try {
+    parse(argv, values);
+  } catch (const po::error&) {
+    // Boost composes a message by replacing placeholders such as "%canonical_option%" until
+    // none is left, so an argument that contains one ("--%canonical_option%") never ends
+    // (found by tests/fuzz/cli_fuzzer). The message comes from a second parse with every '%'
+    // swapped for a stand-in byte, swapped back afterwards.
+    constexpr char kPercentStandIn = '\x1a';
+    const std::span<const char* const> arguments(argv, static_cast<std::size_t>(argc));
+    std::vector<std::string> escaped(arguments.begin(), arguments.end());
+    std::vector<const char*> escaped_argv;
+    for (std::string& argument : escaped) {
+      std::replace(argument.begin(), argument.end(), '%', kPercentStandIn);
+      escaped_argv.push_back(argument.c_str());
+    }
+    std::string message = "invalid command line";
+    try {
+      po::variables_map ignored;
+      parse(escaped_argv.data(), ignored);
+    } catch (const po::error& e) {
+      message = e.what();
+    }
+    std::replace(message.begin(), message.end(), kPercentStandIn, '%');
+    return fail(message);
   }
 
   if (values.count("argument") != 0) {
@@ -70,6 +98,19 @@ CommandLineResult parse_command_line(int argc, const char* const argv[],
     command_line.action = CommandLine::Action::kVersion;
   } else if (values["check-config"].as<bool>()) {
     command_line.action = CommandLine::Action::kCheckConfig;
+  } else if (values["status"].as<bool>()) {
+    command_line.action = CommandLine::Action::kStatus;
+  } else if (values["reload"].as<bool>()) {
+    command_line.action = CommandLine::Action::kReload;
+  }
+  command_line.json = values["json"].as<bool>();
+  if (command_line.json && command_line.action != CommandLine::Action::kStatus) {
+    return fail("--json goes with --status");
+  }
+  command_line.control_socket = build_info::kControlSocketPath;
+  if (values.count("control-socket") != 0) {
+    command_line.control_socket = values["control-socket"].as<std::string>();
+    if (command_line.control_socket.empty()) return fail("--control-socket: the path is empty");
   }
 
   command_line.config_path = default_config_path;
@@ -119,11 +160,25 @@ std::string usage_text(const std::string& default_config_path) {
          "      --log-level LEVEL   trace, debug, info, warn, error, critical or off\n"
          "  -t, --check-config      check the configuration, print the effective\n"
          "                          settings and exit\n"
+         "      --status            show what the running daemon is doing; with\n"
+         "                          --json as one JSON object\n"
+         "      --reload            make the running daemon reload its configuration\n"
+         "                          and wait for the outcome (exit 1 and the errors\n"
+         "                          when the file is rejected)\n"
+         "      --control-socket PATH  the daemon's control socket (default\n"
+         "                          " +
+         std::string(build_info::kControlSocketPath) +
+         "; 'none'\n"
+         "                          disables it)\n"
          "  -V, --version           print the version and exit\n"
          "  -h, --help              print this help and exit\n"
          "\n"
          "--listen, --workers and --log-level override the configuration file, also\n"
-         "when it is reloaded (SIGHUP).\n"
+         "when it is reloaded (SIGHUP or --reload).\n"
+         "\n"
+         "Socket activation: started by systemd with sockets passed (LISTEN_FDS), echod\n"
+         "serves those instead of the 'listen:' addresses, and leaves them open when it\n"
+         "stops, so connections wait for the next start.\n"
          "\n"
          "Exit status: 0 success, 1 runtime failure, 64 usage error,\n"
          "78 configuration error. The configuration file is described in\n"

@@ -9,7 +9,8 @@
 namespace echod {
 
 struct CommandLine {
-  enum class Action { kRun, kCheckConfig, kHelp, kVersion };
+  // kStatus and kReload talk to a running daemon over its control socket.
+  enum class Action { kRun, kCheckConfig, kHelp, kVersion, kStatus, kReload };
 
   Action action = Action::kRun;
   std::string config_path;         // the default path when not given
@@ -18,6 +19,10 @@ struct CommandLine {
   std::vector<SocketAddress> listen;  // --listen, repeatable; replaces the file's listen list
   std::optional<WorkerCount> workers;
   std::optional<LogLevel> log_level;
+  // The control socket the daemon creates (kRun) or that --status/--reload talk to; "none"
+  // disables it.
+  std::string control_socket;
+  bool json = false;  // --status --json
 };
 
 struct CommandLineResult {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include <yaml-cpp/eventhandler.h>
@@ -44,11 +45,17 @@ constexpr auto kAllKeyPaths = std::to_array<std::string_view>({
     "shutdown_timeout",
 });
 
+// Every error of a file, up to kMaxConfigErrors; the rest are only counted, so that a file that
+// is not a configuration at all (a log, a binary) gives a readable report, quickly.
 class ErrorList {
  public:
   explicit ErrorList(std::string file) : file_(std::move(file)) {}
 
   void add(const YAML::Mark& mark, std::string key_path, std::string message) {
+    if (full()) {
+      ++dropped_;
+      return;
+    }
     ConfigError error{file_, 0, 0, std::move(key_path), std::move(message)};
     if (!mark.is_null()) {
       error.line = mark.line + 1;
@@ -61,18 +68,24 @@ class ErrorList {
   }
 
   [[nodiscard]] bool empty() const { return errors_.empty(); }
+  // Callers may skip the work of composing messages that would be dropped.
+  [[nodiscard]] bool full() const { return errors_.size() >= kMaxConfigErrors; }
 
   // In file order; errors about the file as a whole first.
   std::vector<ConfigError> take() {
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
       return std::pair(a.line, a.column) < std::pair(b.line, b.column);
     });
+    if (dropped_ > 0) {
+      errors_.push_back({file_, 0, 0, {}, std::to_string(dropped_) + " more errors not shown"});
+    }
     return std::move(errors_);
   }
 
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::size_t dropped_ = 0;
 };
 
 // The text of a 0-based line.
@@ -274,7 +287,7 @@ class ConfigReader {
   }
 
   void read_mapping(const YAML::Node& map, const std::string& path, std::span<const Key> keys) {
-    std::vector<std::pair<std::string, int>> seen;  // key, line
+    std::unordered_map<std::string, int> seen;  // key -> line
     for (auto it = map.begin(); it != map.end(); ++it) {
       Entry entry{it->first, it->second, {}};
       if (!entry.key.IsScalar()) {
@@ -283,19 +296,18 @@ class ConfigReader {
         continue;
       }
       const std::string& name = entry.key.Scalar();
-      entry.path = path.empty() ? name : path + "." + name;
-      auto previous = std::find_if(seen.begin(), seen.end(),
-                                   [&](const auto& item) { return item.first == name; });
-      if (previous != seen.end()) {
+      entry.path = path.empty() ? name : std::string(path).append(".").append(name);
+      auto [previous, first] = seen.try_emplace(name, entry.key.Mark().line + 1);
+      if (!first) {
         errors_.add(entry.key.Mark(), entry.path,
                     "duplicate key (first set on line " + std::to_string(previous->second) + ")");
         continue;
       }
-      seen.emplace_back(name, entry.key.Mark().line + 1);
       auto key = std::find_if(keys.begin(), keys.end(),
                               [&](const Key& candidate) { return candidate.name == name; });
       if (key == keys.end()) {
-        errors_.add(entry.key.Mark(), entry.path, unknown_key_message(name, entry.path, keys));
+        errors_.add(entry.key.Mark(), entry.path,
+                    errors_.full() ? "" : unknown_key_message(name, entry.path, keys));
         continue;
       }
       (this->*(key->read))(entry);
@@ -310,6 +322,7 @@ class ConfigReader {
     auto match = closest_match(name, names, MatchRule::kEdits);
     if (!match) match = closest_match(path, kAllKeyPaths, MatchRule::kEdits);
     for (auto other = kAllKeyPaths.begin(); !match && other != kAllKeyPaths.end(); ++other) {
+      // npos + 1 is 0: a top-level key is its own leaf, and skipped.
       const std::array<std::string_view, 1> leaf{other->substr(other->rfind('.') + 1)};
       if (leaf.front() != *other && closest_match(name, leaf, MatchRule::kEdits)) match = *other;
     }
@@ -366,7 +379,7 @@ class ConfigReader {
       return std::nullopt;
     }
     std::vector<T> values;
-    std::vector<std::string> value_paths;  // where each of `values` was given
+    std::unordered_map<std::string, std::string> paths;  // value as text -> where it was given
     bool valid = true;
     std::size_t index = 0;
     for (const YAML::Node& item : entry.value) {
@@ -383,14 +396,14 @@ class ConfigReader {
       } else if (has_control_character(item.Scalar())) {
         message = "'" + printable(item.Scalar()) + "' contains a control character";
       } else if ((value = parse(item.Scalar(), message))) {
-        auto first = std::find(values.begin(), values.end(), *value);
-        if (first == values.end()) {
+        // The canonical text form identifies the value ("localhost:7" is "127.0.0.1:7").
+        auto [first, added] = paths.try_emplace(value->to_string(), path);
+        if (added) {
           values.push_back(*value);
-          value_paths.push_back(path);
           continue;
         }
-        message = "duplicate " + std::string(spec.noun) + " " + value->to_string() + " (also " +
-                  value_paths[static_cast<std::size_t>(first - values.begin())] + ")";
+        message = "duplicate " + std::string(spec.noun) + " " + first->first + " (also " +
+                  first->second + ")";
       }
       errors_.add(mark, path, std::move(message));
       valid = false;
@@ -480,6 +493,12 @@ class ConfigReader {
         {"access", &ConfigReader::read_access},
     });
     read_section(entry, kKeys);
+    const LimitsConfig& limits = config_.limits;
+    if (per_ip_entry_ && limits.max_connections_per_ip > limits.max_connections) {
+      error(*per_ip_entry_, std::to_string(limits.max_connections_per_ip) +
+                                " is more than limits.max_connections (" +
+                                std::to_string(limits.max_connections) + ")");
+    }
   }
 
   void read_size(const Entry& entry, std::size_t min, std::size_t max, std::size_t& out) {
@@ -534,6 +553,7 @@ class ConfigReader {
     read_count(entry, 1, kMaxConnectionsLimit, config_.limits.max_connections);
   }
   void read_max_connections_per_ip(const Entry& entry) {
+    per_ip_entry_ = entry;
     read_count(entry, 0, kMaxConnectionsLimit, config_.limits.max_connections_per_ip);
   }
   void read_accept_rate_per_ip(const Entry& entry) {
@@ -584,6 +604,7 @@ class ConfigReader {
   std::string_view text_;
   ErrorList& errors_;
   Config config_;
+  std::optional<Entry> per_ip_entry_;  // for the check against max_connections
 };
 
 std::string too_large_message(std::size_t size) {

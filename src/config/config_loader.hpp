@@ -46,6 +46,9 @@ inline constexpr std::uint32_t kMaxAcceptRatePerIp = 1000 * 1000;
 inline constexpr std::chrono::milliseconds kMaxShutdownTimeout = std::chrono::hours(1);
 inline constexpr std::chrono::milliseconds kMaxConnectionTimeout = std::chrono::hours(24);
 
+// At most this many errors are listed; one more line counts the rest.
+inline constexpr std::size_t kMaxConfigErrors = 100;
+
 // Sequences and mappings nested deeper than this are refused before yaml-cpp recurses into them
 // (echod's own settings need a depth of 2).
 inline constexpr int kMaxConfigNestingDepth = 64;

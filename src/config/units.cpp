@@ -16,8 +16,8 @@ constexpr std::array<std::string_view, 7> kLogLevelNames{"trace", "debug",    "i
                                                          "error", "critical", "off"};
 constexpr std::array<std::string_view, 3> kLogTargetNames{"auto", "journal", "stderr"};
 
-// Accepted spellings map to themselves; common mistakes map to the unit meant, which the error
-// message then suggests. Keys are lower case.
+// Lower-cased spellings that are not accepted as written (wrong case, decimal or long forms),
+// each with the unit the writer most likely meant, for the error message.
 struct UnitName {
   std::string_view spelling;
   std::string_view canonical;  // empty: not a unit echod supports

@@ -34,7 +34,7 @@ int pending_socket_error(int fd) {
 
 // send() without SIGPIPE. Returns bytes written, 0 when the socket buffer is full, -1 on error.
 ssize_t send_some(int fd, std::span<const std::byte> bytes, int& error) {
-  ssize_t n;
+  ssize_t n = -1;
   do {
     n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
@@ -48,15 +48,24 @@ ssize_t send_some(int fd, std::span<const std::byte> bytes, int& error) {
 
 std::string_view to_string(CloseReason reason) {
   switch (reason) {
-    case CloseReason::kNone: return "open";
-    case CloseReason::kPeerClosed: return "client closed";
-    case CloseReason::kReset: return "reset";
-    case CloseReason::kError: return "error";
-    case CloseReason::kShutdown: return "shutdown";
-    case CloseReason::kShutdownTimeout: return "shutdown timeout";
-    case CloseReason::kStopped: return "stopped";
-    case CloseReason::kIdleTimeout: return "idle timeout";
-    case CloseReason::kSendStall: return "send stall";
+    case CloseReason::kNone:
+      return "open";
+    case CloseReason::kPeerClosed:
+      return "client closed";
+    case CloseReason::kReset:
+      return "reset";
+    case CloseReason::kError:
+      return "error";
+    case CloseReason::kShutdown:
+      return "shutdown";
+    case CloseReason::kShutdownTimeout:
+      return "shutdown timeout";
+    case CloseReason::kStopped:
+      return "stopped";
+    case CloseReason::kIdleTimeout:
+      return "idle timeout";
+    case CloseReason::kSendStall:
+      return "send stall";
   }
   return "?";
 }
@@ -132,7 +141,8 @@ std::uint32_t Connection::wanted_events(std::size_t max_pending_output) const no
   switch (state_) {
     case State::kEchoing:
     case State::kDraining:
-      if (pending_.readable() < max_pending_output) events |= EPOLLIN;  // over the cap: stop reading
+      if (pending_.readable() < max_pending_output)
+        events |= EPOLLIN;  // over the cap: stop reading
       break;
     case State::kFinSent:
       events |= EPOLLIN;  // to see the client's FIN

@@ -6,8 +6,8 @@
 #include <span>
 #include <string_view>
 
-#include "sys/cidr.hpp"
 #include "net/echo_buffer.hpp"
+#include "sys/cidr.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace echod {
@@ -29,12 +29,12 @@ std::string_view to_string(CloseReason reason);
 
 // Per-worker resources lent to a connection for the duration of one on_ready() call.
 struct IoContext {
-  std::span<std::byte> scratch;          // one read() at most this many bytes
-  std::size_t max_pending_output = 0;    // stop reading while more than this is unsent
-  unsigned max_reads_per_wakeup = 16;    // fairness cap; level-triggered re-arm fires again
-  std::uint64_t bytes_received = 0;      // added to by on_ready()
-  std::uint64_t bytes_sent = 0;          // added to by on_ready()
-  std::uint32_t now = 0;                 // the worker's coarse clock (Connection::Ticks)
+  std::span<std::byte> scratch;        // one read() at most this many bytes
+  std::size_t max_pending_output = 0;  // stop reading while more than this is unsent
+  unsigned max_reads_per_wakeup = 16;  // fairness cap; level-triggered re-arm fires again
+  std::uint64_t bytes_received = 0;    // added to by on_ready()
+  std::uint64_t bytes_sent = 0;        // added to by on_ready()
+  std::uint32_t now = 0;               // the worker's coarse clock (Connection::Ticks)
 };
 
 // One client. Reads, echoes byte-exact and in order, and keeps what a partial write left over.

@@ -1,7 +1,11 @@
 #include "net/listen_socket.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "sys/system_error.hpp"
 
@@ -37,8 +41,32 @@ void check_address_free(const SocketAddress& address) {
 
 }  // namespace
 
-ListenSocket::ListenSocket(UniqueFd fd, SocketAddress address)
-    : fd_(std::move(fd)), address_(address) {}
+ListenSocket::ListenSocket(UniqueFd fd, SocketAddress address, bool inherited)
+    : fd_(std::move(fd)), address_(address), inherited_(inherited) {}
+
+ListenSocket ListenSocket::adopt(UniqueFd fd) {
+  int fd_number = fd.get();
+  if (::sd_is_socket(fd_number, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+    throw_errno(ENOTSOCK, "socket passed by systemd (fd " + std::to_string(fd_number) +
+                              ") is not a listening stream socket");
+  }
+  SocketAddress address = SocketAddress::local_of(fd_number);
+  if (address.family() != AF_INET && address.family() != AF_INET6) {
+    throw_errno(EAFNOSUPPORT, "socket passed by systemd (fd " + std::to_string(fd_number) + ")");
+  }
+  int flags = ::fcntl(fd_number, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_number, F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(fd_number, F_SETFD, FD_CLOEXEC) != 0) {
+    throw_errno("fcntl " + address.to_string());
+  }
+  return {std::move(fd), address, true};
+}
+
+ListenSocket ListenSocket::duplicate() const {
+  UniqueFd copy(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!copy) throw_errno("dup " + address_.to_string());
+  return {std::move(copy), address_, inherited_};
+}
 
 ListenSocket ListenSocket::open(const SocketAddress& address) {
   UniqueFd fd = make_socket(address);
@@ -49,13 +77,18 @@ ListenSocket ListenSocket::open(const SocketAddress& address) {
     // colliding and makes the configuration say exactly what is served.
     set_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)");
   }
+  // Accepted sockets inherit TCP_NODELAY from the listener. Without it, an echo longer than one
+  // read leaves a short tail that Nagle holds back until the client's delayed ACK (~40 ms).
+  set_option(fd.get(), IPPROTO_TCP, TCP_NODELAY, "setsockopt(TCP_NODELAY)");
   bind_to(fd.get(), address);
   if (::listen(fd.get(), kBacklog) != 0) throw_errno("listen " + address.to_string());
   SocketAddress bound = SocketAddress::local_of(fd.get());
-  return ListenSocket(std::move(fd), bound);
+  return {std::move(fd), bound};
 }
 
-void ListenSocket::shrink_backlog() noexcept { ::listen(fd_.get(), 0); }
+void ListenSocket::shrink_backlog() noexcept {
+  if (!inherited_) ::listen(fd_.get(), 0);
+}
 
 std::vector<ListenSocket> open_listen_group(const SocketAddress& address, unsigned count) {
   if (address.port() != 0) check_address_free(address);

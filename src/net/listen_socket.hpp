@@ -17,7 +17,16 @@ class ListenSocket {
   // std::system_error naming the call and the address, e.g. "bind 127.0.0.1:7".
   static ListenSocket open(const SocketAddress& address);
 
+  // Takes over a listening socket passed by systemd (socket activation), after checking that it
+  // is a listening TCP socket. Throws std::system_error.
+  static ListenSocket adopt(UniqueFd fd);
+  // Another handle on the same socket (dup), for another worker.
+  [[nodiscard]] ListenSocket duplicate() const;
+
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  // Inherited sockets belong to the service manager: echod never shrinks their backlog, and
+  // leaves what is queued on them for the next instance when it stops.
+  [[nodiscard]] bool inherited() const noexcept { return inherited_; }
   // The bound address (with the kernel's port when port 0 was asked for).
   [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
 
@@ -26,10 +35,11 @@ class ListenSocket {
   void shrink_backlog() noexcept;
 
  private:
-  ListenSocket(UniqueFd fd, SocketAddress address);
+  ListenSocket(UniqueFd fd, SocketAddress address, bool inherited = false);
 
   UniqueFd fd_;
   SocketAddress address_;
+  bool inherited_ = false;
 };
 
 // Opens `count` sockets on one address, all in the same SO_REUSEPORT group. Port 0 picks an

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,7 +14,7 @@ std::optional<std::string> take_environment_variable(const char* name) {
   std::string result(value);
   std::size_t name_length = std::strlen(name);
   char* entry = value - name_length - 1;  // getenv() points just past "NAME="
-  ::unsetenv(name);
+  ::unsetenv(name);  // NOLINT(concurrency-mt-unsafe): runs before threads start
   std::memset(entry, 0, name_length + 1 + result.size());
   return result;
 }
@@ -26,11 +27,20 @@ SystemdEnvironment SystemdEnvironment::take() {
   if (watchdog_usec && (!watchdog_pid || *watchdog_pid == std::to_string(::getpid()))) {
     env.watchdog_usec = watchdog_usec;
   }
-  // Socket activation is not served yet; the variables must not leak to anything we start.
-  take_environment_variable("LISTEN_PID");
-  take_environment_variable("LISTEN_FDS");
+  // Socket activation (sd_listen_fds(3)): the fds are meant for us only if LISTEN_PID is our pid.
+  auto listen_pid = take_environment_variable("LISTEN_PID");
+  auto listen_fds = take_environment_variable("LISTEN_FDS");
   take_environment_variable("LISTEN_FDNAMES");
-  if (const char* journal = ::getenv("JOURNAL_STREAM")) {  // NOLINT(concurrency-mt-unsafe)
+  if (listen_pid && listen_fds && *listen_pid == std::to_string(::getpid())) {
+    unsigned count = 0;
+    auto [end, ec] =
+        std::from_chars(listen_fds->data(), listen_fds->data() + listen_fds->size(), count);
+    if (ec == std::errc() && end == listen_fds->data() + listen_fds->size() && count <= 64) {
+      env.listen_fds = count;
+    }
+  }
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): runs before threads start
+  if (const char* journal = ::getenv("JOURNAL_STREAM")) {
     env.journal_stream = journal;
   }
   return env;

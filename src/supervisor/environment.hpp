@@ -13,9 +13,12 @@ std::optional<std::string> take_environment_variable(const char* name);
 
 // The systemd protocol variables, taken out of the environment at startup.
 struct SystemdEnvironment {
-  std::optional<std::string> notify_socket;  // NOTIFY_SOCKET
-  std::optional<std::string> watchdog_usec;  // WATCHDOG_USEC, only if WATCHDOG_PID is ours/unset
-  std::optional<std::string> journal_stream; // JOURNAL_STREAM (kept in the environment)
+  std::optional<std::string> notify_socket;   // NOTIFY_SOCKET
+  std::optional<std::string> watchdog_usec;   // WATCHDOG_USEC, only if WATCHDOG_PID is ours/unset
+  std::optional<std::string> journal_stream;  // JOURNAL_STREAM (kept in the environment)
+  // Socket activation: how many listening sockets systemd passed (as fds 3, 4, ...), when
+  // LISTEN_PID names this process.
+  unsigned listen_fds = 0;
 
   // Takes NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID, LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES.
   static SystemdEnvironment take();

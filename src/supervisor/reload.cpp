@@ -25,7 +25,8 @@ ConfigLoadResult load_effective_config(const CommandLine& command_line, bool& us
   used_defaults = false;
   ConfigLoadResult result;
   std::error_code ignored;
-  if (!command_line.config_path_given && !std::filesystem::exists(command_line.config_path, ignored)) {
+  if (!command_line.config_path_given &&
+      !std::filesystem::exists(command_line.config_path, ignored)) {
     used_defaults = true;
     result.config = Config{};
   } else {
@@ -73,7 +74,8 @@ std::vector<std::string> ConfigChanges::describe(const Config& before, const Con
       if (from != to) lines.push_back(std::string("limits.") + key + " " + from + " -> " + to);
     };
     note("io_buffer", format_size(a.io_buffer), format_size(b.io_buffer));
-    note("max_pending_output", format_size(a.max_pending_output), format_size(b.max_pending_output));
+    note("max_pending_output", format_size(a.max_pending_output),
+         format_size(b.max_pending_output));
     note("max_connections", std::to_string(a.max_connections), std::to_string(b.max_connections));
     note("max_connections_per_ip", std::to_string(a.max_connections_per_ip),
          std::to_string(b.max_connections_per_ip));

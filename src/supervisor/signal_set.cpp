@@ -1,10 +1,10 @@
 #include "supervisor/signal_set.hpp"
 
 #include <pthread.h>
-#include <signal.h>
 #include <sys/signalfd.h>
 
 #include <cerrno>
+#include <csignal>
 
 #include "sys/system_error.hpp"
 

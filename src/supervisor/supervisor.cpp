@@ -2,11 +2,13 @@
 
 #include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <ctime>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -70,6 +72,15 @@ std::chrono::microseconds parse_watchdog(const std::optional<std::string>& usec)
   return std::chrono::microseconds(value);
 }
 
+std::string utc_now_iso8601() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  if (std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return {};
+  return text;
+}
+
 // Raises the soft fd limit to the hard one: the hard limit is what the administrator (or
 // LimitNOFILE=) granted; the soft default of 1024 is a historical accident of select().
 void raise_fd_limit() {
@@ -93,9 +104,10 @@ void Supervisor::clamp_to_fd_limit(LimitsConfig& limits) const {
     std::size_t reserve = 64 + workers * (4 + config_.listen.size());
     std::size_t usable = limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1;
     if (limits.max_connections > usable) {
-      spdlog::warn("limits.max_connections {} is more than the open-file limit {} allows; using {} "
-                   "(raise LimitNOFILE to allow more)",
-                   limits.max_connections, limit.rlim_cur, usable);
+      spdlog::warn(
+          "limits.max_connections {} is more than the open-file limit {} allows; using {} "
+          "(raise LimitNOFILE to allow more)",
+          limits.max_connections, limit.rlim_cur, usable);
       limits.max_connections = static_cast<std::uint32_t>(usable);
     }
   }
@@ -114,7 +126,8 @@ Supervisor::Supervisor(CommandLine command_line, Config config, const SystemdEnv
     : command_line_(std::move(command_line)),
       config_(std::move(config)),
       notifier_(systemd.notify_socket),
-      watchdog_interval_(parse_watchdog(systemd.watchdog_usec)) {}
+      watchdog_interval_(parse_watchdog(systemd.watchdog_usec)),
+      inherited_listeners_(systemd.listen_fds) {}
 
 Supervisor::~Supervisor() {
   // Only reached early on a startup failure: workers that did start are told to stop now.
@@ -137,10 +150,18 @@ void Supervisor::start() {
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, settings, admission_, wakeup_));
   }
-  // Every socket is open before any worker starts: a bad address fails here, before READY=1.
-  std::vector<std::vector<ListenSocket>> groups;
-  for (const SocketAddress& address : config_.listen) groups.push_back(open_group(address, count));
-  for (std::size_t i = 0; i < groups.size(); ++i) hand_out(config_.listen[i], std::move(groups[i]));
+  if (inherited_listeners_ > 0) {
+    adopt_inherited_listeners();
+  } else {
+    // Every socket is open before any worker starts: a bad address fails here, before READY=1.
+    std::vector<std::vector<ListenSocket>> groups;
+    for (const SocketAddress& address : config_.listen) {
+      groups.push_back(open_group(address, count));
+    }
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      hand_out(config_.listen[i], std::move(groups[i]));
+    }
+  }
 
   for (auto& worker : workers_) worker->start();
   bool started = wait_for(
@@ -154,9 +175,49 @@ void Supervisor::start() {
     throw StartupError("the worker threads did not start (see the errors above)");
   }
   pings_.assign(workers_.size(), 0);
+  open_control_socket();
   spdlog::info("ready: {} worker(s), configuration generation {}", workers_.size(), generation_);
   last_status_ = status_text();
   notifier_.ready(last_status_);
+}
+
+// Socket activation: serve the sockets systemd passed (fds 3, 4, ...) instead of binding. Every
+// worker gets its own duplicate of each; `listen:` in the file is not used.
+void Supervisor::adopt_inherited_listeners() {
+  constexpr int kFirstPassedFd = 3;  // SD_LISTEN_FDS_START
+  std::vector<SocketAddress> addresses;
+  for (unsigned i = 0; i < inherited_listeners_; ++i) {
+    ListenSocket socket = [&] {
+      try {
+        return ListenSocket::adopt(UniqueFd(kFirstPassedFd + static_cast<int>(i)));
+      } catch (const std::system_error& e) {
+        throw StartupError(std::string(e.what()) + "; check ListenStream= in echod.socket");
+      }
+    }();
+    std::vector<ListenSocket> copies;
+    for (std::size_t w = 0; w < workers_.size(); ++w) copies.push_back(socket.duplicate());
+    addresses.push_back(socket.address());
+    spdlog::info("socket activation: serving {} passed by systemd", socket.address().to_string());
+    hand_out(socket.address(), std::move(copies));
+  }
+  if (addresses != config_.listen) {
+    spdlog::info("socket activation: 'listen:' in the configuration is not used");
+  }
+  config_.listen = addresses;
+}
+
+void Supervisor::open_control_socket() {
+  const std::string& path = command_line_.control_socket;
+  if (path.empty() || path == "none") return;
+  try {
+    control_.emplace(path);
+    spdlog::info("control socket {} (echod --status, echod --reload)", path);
+  } catch (const std::system_error& e) {
+    spdlog::warn(
+        "no control socket: {}; echod --status and echod --reload will not reach this "
+        "daemon (SIGHUP still reloads)",
+        e.what());
+  }
 }
 
 std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
@@ -181,10 +242,13 @@ std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
 void Supervisor::serve(SignalSet& signals) {
   auto next_tick = Clock::now() + tick_interval();
   for (;;) {
-    std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wakeup_.fd(), POLLIN, 0}}};
+    std::array<pollfd, 3> fds{{{signals.fd(), POLLIN, 0},
+                               {wakeup_.fd(), POLLIN, 0},
+                               {control_ ? control_->fd() : -1, POLLIN, 0}}};
     int n = ::poll(fds.data(), fds.size(), poll_ms(next_tick - Clock::now()));
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
     if ((fds[1].revents & POLLIN) != 0) wakeup_.drain();
+    if ((fds[2].revents & POLLIN) != 0) answer_control_request();
     if (any_worker_failed()) {
       spdlog::critical("a worker stopped unexpectedly; stopping echod");
       stop(signals);
@@ -204,32 +268,39 @@ void Supervisor::serve(SignalSet& signals) {
   }
 }
 
-void Supervisor::reload() {
+ReloadOutcome Supervisor::reload() {
   notifier_.reloading();
   spdlog::info("reloading configuration from {}", command_line_.config_path);
+  last_reload_time_ = utc_now_iso8601();
+  last_reload_errors_.clear();
   auto reject = [this](std::size_t error_count) {
-    spdlog::error("reload failed with {} error(s); still serving with the previous configuration "
-                  "(generation {})",
-                  error_count, generation_);
+    last_reload_result_ = "failed";
+    spdlog::error(
+        "reload failed with {} error(s); still serving with the previous configuration "
+        "(generation {})",
+        error_count, generation_);
     status_prefix_ = "Reload failed (" + std::to_string(error_count) +
-                     " errors, see journal); kept generation " + std::to_string(generation_) +
-                     ". ";
+                     " errors, see journal); kept generation " + std::to_string(generation_) + ". ";
     last_status_ = status_text();
     notifier_.ready(last_status_);
+    return ReloadOutcome{false, generation_, last_reload_errors_};
   };
 
   bool used_defaults = false;
   ConfigLoadResult result = load_effective_config(command_line_, used_defaults);
   if (!result.config) {
-    for (const ConfigError& error : result.errors) spdlog::error("{}", error.to_string());
-    reject(result.errors.size());
-    return;
+    for (const ConfigError& error : result.errors) {
+      spdlog::error("{}", error.to_string());
+      last_reload_errors_.push_back(error.to_string());
+    }
+    return reject(result.errors.size());
   }
   if (used_defaults) {
     spdlog::info("no configuration file at {}; using built-in defaults", command_line_.config_path);
   }
   Config next = std::move(*result.config);
   clamp_to_fd_limit(next.limits);
+  if (inherited_listeners_ > 0) next.listen = config_.listen;  // systemd owns the sockets
   ConfigChanges changes = diff_configs(config_, next);
   if (changes.workers) {
     spdlog::warn("workers: changing the number of workers needs a restart; keeping {}",
@@ -250,8 +321,8 @@ void Supervisor::reload() {
     }
   } catch (const StartupError& e) {
     spdlog::error("{}", e.what());
-    reject(1);
-    return;
+    last_reload_errors_.emplace_back(e.what());
+    return reject(1);
   }
 
   // Switch.
@@ -277,6 +348,7 @@ void Supervisor::reload() {
     track(post_all([id] { return RemoveListener{id}; }));
   }
   std::vector<std::string> described = changes.describe(config_, next);
+  if (described.empty()) described.emplace_back("no changes");
   config_ = std::move(next);
   ++generation_;
   if (!wait_processed(sequences, kReloadAckTimeout)) {
@@ -285,11 +357,45 @@ void Supervisor::reload() {
   }
   std::string summary;
   for (const std::string& line : described) summary += (summary.empty() ? "" : ", ") + line;
-  spdlog::info("configuration reloaded (generation {}): {}", generation_,
-               summary.empty() ? "no changes" : summary);
+  spdlog::info("configuration reloaded (generation {}): {}", generation_, summary);
   status_prefix_.clear();
   last_status_ = status_text();
   notifier_.ready(last_status_);
+  last_reload_result_ = "ok";
+  return ReloadOutcome{true, generation_, described};
+}
+
+void Supervisor::answer_control_request() {
+  auto request = control_->accept_request();
+  if (!request) return;
+  if (request->command == "status") {
+    ControlSocket::reply(*request, to_json(daemon_status()));
+  } else if (request->command == "reload") {
+    ControlSocket::reply(*request, to_json(reload()));
+  } else {
+    ControlSocket::reply(*request, "{\"error\": \"unknown command\"}\n");
+  }
+}
+
+DaemonStatus Supervisor::daemon_status() const {
+  DaemonStatus status;
+  status.version = build_info::kVersion;
+  status.commit = build_info::kCommit;
+  status.pid = ::getpid();
+  status.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  status.config_file = command_line_.config_path;
+  status.generation = generation_;
+  status.last_reload_result = last_reload_result_;
+  status.last_reload_time = last_reload_time_;
+  status.last_reload_errors = last_reload_errors_;
+  for (const ListenerGroup& group : listeners_) status.listeners.push_back(group.bound.to_string());
+  for (const auto& worker : workers_) {
+    const WorkerStatus& w = worker->status();
+    status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
+                              w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
+    for (const auto& rejected : w.rejected_by_reason) status.rejected += rejected.load();
+  }
+  return status;
 }
 
 void Supervisor::stop(SignalSet& signals) {
@@ -319,9 +425,9 @@ void Supervisor::stop(SignalSet& signals) {
       }
     }
     if (!forced && Clock::now() >= deadline + kStopGrace) {
-      spdlog::warn("workers still busy {} after the shutdown timeout; closing every connection",
-                   format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                       kStopGrace)));
+      spdlog::warn(
+          "workers still busy {} after the shutdown timeout; closing every connection",
+          format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(kStopGrace)));
       post_all([] { return Stop{}; });
       forced = true;
     }
@@ -339,8 +445,9 @@ void Supervisor::on_tick() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       if (workers_[i]->status().processed_commands.load() < pings_[i]) {
         alive = false;
-        spdlog::warn("worker {} has not answered for {} ms; withholding the watchdog ping", i,
-                     std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
+        spdlog::warn(
+            "worker {} has not answered for {} ms; withholding the watchdog ping", i,
+            std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
       }
     }
     if (alive) notifier_.watchdog();

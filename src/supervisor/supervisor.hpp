@@ -4,11 +4,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "cli/command_line.hpp"
 #include "config/config.hpp"
+#include "control/control_socket.hpp"
+#include "control/daemon_status.hpp"
 #include "event/wakeup_event.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/signal_set.hpp"
@@ -43,18 +46,22 @@ class Supervisor {
   using Clock = std::chrono::steady_clock;
 
   struct ListenerGroup {
-    std::uint32_t id;
+    std::uint32_t id = 0;
     SocketAddress configured;  // as written in the configuration (port may be 0)
     SocketAddress bound;       // with the port the kernel gave
   };
 
   void start();
+  void open_control_socket();
+  void adopt_inherited_listeners();
   // Registers a listen address whose sockets (one per worker) are open, and gives each worker
   // its socket. Returns each worker's command sequence number.
   std::vector<std::uint64_t> hand_out(const SocketAddress& configured,
                                       std::vector<ListenSocket> sockets);
   void serve(SignalSet& signals);
-  void reload();
+  ReloadOutcome reload();
+  void answer_control_request();
+  [[nodiscard]] DaemonStatus daemon_status() const;
   void stop(SignalSet& signals);
   void on_tick();
   [[nodiscard]] bool any_worker_failed() const;
@@ -74,15 +81,21 @@ class Supervisor {
   Config config_;
   SystemdNotifier notifier_;
   std::chrono::microseconds watchdog_interval_{0};  // 0: no watchdog
-  WakeupEvent wakeup_;  // workers -> supervisor
+  WakeupEvent wakeup_;                              // workers -> supervisor
   Admission admission_;  // shared by the workers; declared first so that it outlives them
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenerGroup> listeners_;
   std::uint32_t next_listener_id_ = 1;
+  unsigned inherited_listeners_ = 0;  // socket activation: the fds systemd passed
   std::uint64_t generation_ = 1;
-  std::string status_prefix_;  // e.g. after a failed reload
+  std::string status_prefix_;         // e.g. after a failed reload
   std::vector<std::uint64_t> pings_;  // watchdog: the last Ping sent to each worker
   std::string last_status_;
+  std::optional<ControlSocket> control_;
+  const Clock::time_point started_ = Clock::now();
+  std::string last_reload_result_ = "none";
+  std::string last_reload_time_;
+  std::vector<std::string> last_reload_errors_;
 };
 
 }  // namespace echod

@@ -25,7 +25,8 @@ SystemdNotifier::SystemdNotifier(const std::optional<std::string>& socket_path) 
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
   std::size_t length = offsetof(sockaddr_un, sun_path) + path.size();
-  address_.assign(reinterpret_cast<const char*>(&addr), length);  // NOLINT: sockaddr bytes
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockaddr as bytes
+  address_.assign(reinterpret_cast<const char*>(&addr), length);
   fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd_) throw_errno("socket(AF_UNIX) for NOTIFY_SOCKET");
 }
@@ -35,13 +36,13 @@ void SystemdNotifier::send(std::string_view message) {
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr bytes.
   const auto* addr = reinterpret_cast<const sockaddr*>(address_.data());
   auto length = static_cast<socklen_t>(address_.size());
-  ssize_t sent;
+  ssize_t sent = -1;
   do {
     sent = ::sendto(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL, addr, length);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0 && !error_logged_) {
     error_logged_ = true;
-    spdlog::warn("cannot notify systemd: {}", std::strerror(errno));
+    spdlog::warn("cannot notify systemd: {}", errno_text(errno));
   }
 }
 

@@ -30,6 +30,9 @@ std::size_t address_bytes(const SocketAddress& address, std::array<std::uint8_t,
 }  // namespace
 
 Cidr::ParseResult Cidr::parse(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) {
+    return {std::nullopt, "a network must not contain a NUL byte"};
+  }
   std::string address_text(text.substr(0, text.find('/')));
   Cidr cidr;
   if (::inet_pton(AF_INET, address_text.c_str(), cidr.bytes_.data()) == 1) {
@@ -48,8 +51,8 @@ Cidr::ParseResult Cidr::parse(std::string_view text) {
         std::from_chars(prefix_text.data(), prefix_text.data() + prefix_text.size(), cidr.prefix_);
     if (ec != std::errc() || end != prefix_text.data() + prefix_text.size() ||
         prefix_text.empty() || cidr.prefix_ > max_prefix) {
-      return {std::nullopt, "'" + std::string(text) + "': prefix length must be 0-" +
-                                std::to_string(max_prefix)};
+      return {std::nullopt,
+              "'" + std::string(text) + "': prefix length must be 0-" + std::to_string(max_prefix)};
     }
   }
   std::size_t length = max_prefix / 8;
@@ -94,8 +97,8 @@ PeerKey PeerKey::of(const SocketAddress& address) noexcept {
 std::size_t PeerKeyHash::operator()(const PeerKey& key) const noexcept {
   // FNV-1a from a per-process random start: keys are chosen by clients, so the bucket a key
   // lands in must not be predictable from outside.
-  static const std::uint64_t seed = std::random_device{}();
-  std::uint64_t hash = 1469598103934665603ULL ^ seed;
+  static const std::uint64_t kSeed = std::random_device{}();
+  std::uint64_t hash = 1469598103934665603ULL ^ kSeed;
   for (std::uint8_t byte : key.bytes) {
     hash ^= byte;
     hash *= 1099511628211ULL;

@@ -4,6 +4,7 @@
 
 // Clang's -Wthread-safety annotations (no-ops elsewhere), so that the compiler checks which
 // data each mutex guards. libstdc++'s std::mutex carries no annotations, hence the wrapper.
+// NOLINTBEGIN(cppcoreguidelines-macro-usage): attributes can only be spelled through macros.
 #if defined(__clang__)
 #define ECHOD_THREAD_ANNOTATION(x) __attribute__((x))
 #else
@@ -16,6 +17,7 @@
 #define ECHOD_ACQUIRE(...) ECHOD_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define ECHOD_RELEASE(...) ECHOD_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define ECHOD_REQUIRES(...) ECHOD_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
+// NOLINTEND(cppcoreguidelines-macro-usage)
 
 namespace echod {
 

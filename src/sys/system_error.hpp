@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -18,6 +19,12 @@ namespace echod {
 
 // Calls `fn` again while it fails with EINTR. For blocking calls on setup paths only; the event
 // loop never blocks anywhere but in epoll_wait().
+// strerror() for any thread (std::strerror may share one buffer between threads).
+inline std::string errno_text(int error) {
+  char buffer[128];
+  return ::strerror_r(error, buffer, sizeof(buffer));  // GNU: returns the text's address
+}
+
 template <typename Fn>
 auto retry_on_eintr(Fn&& fn) {
   for (;;) {

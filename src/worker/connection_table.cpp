@@ -17,7 +17,7 @@ std::uint64_t ConnectionTable::make_token(std::size_t index) const noexcept {
 }
 
 std::uint64_t ConnectionTable::insert(Connection connection) {
-  std::size_t index;
+  std::size_t index = 0;
   if (!free_.empty()) {
     index = free_.back();
     free_.pop_back();

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sys/socket_address.hpp"
+#include "sys/system_error.hpp"
 
 namespace echod {
 namespace {
@@ -29,19 +30,26 @@ constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 
 std::string_view to_string(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kMaxConnections: return "max_connections";
-    case RejectReason::kMaxPerIp: return "max_connections_per_ip";
-    case RejectReason::kAcceptRate: return "accept_rate_per_ip";
-    case RejectReason::kAccessDenied: return "access denied";
+    case RejectReason::kMaxConnections:
+      return "max_connections";
+    case RejectReason::kMaxPerIp:
+      return "max_connections_per_ip";
+    case RejectReason::kAcceptRate:
+      return "accept_rate_per_ip";
+    case RejectReason::kAccessDenied:
+      return "access denied";
   }
   return "?";
 }
 
 RejectReason reject_reason(Admission::Verdict verdict) {
   switch (verdict) {
-    case Admission::Verdict::kMaxConnections: return RejectReason::kMaxConnections;
-    case Admission::Verdict::kMaxPerPeer: return RejectReason::kMaxPerIp;
-    default: return RejectReason::kAcceptRate;
+    case Admission::Verdict::kMaxConnections:
+      return RejectReason::kMaxConnections;
+    case Admission::Verdict::kMaxPerPeer:
+      return RejectReason::kMaxPerIp;
+    default:
+      return RejectReason::kAcceptRate;
   }
 }
 
@@ -210,9 +218,9 @@ void Worker::handle(AddListener& command) {
   listeners_.push_back(Listener{command.listener_id, std::move(command.socket)});
   Listener& listener = listeners_.back();
   if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
-    std::system_error error(errno, std::generic_category(), "epoll_ctl(listener)");
+    int error = errno;
     listeners_.pop_back();
-    throw error;
+    throw std::system_error(error, std::generic_category(), "epoll_ctl(listener)");
   }
 }
 
@@ -229,8 +237,7 @@ void Worker::handle(Drain& command) {
   drain_deadline_ = command.deadline;
   for (Listener& listener : listeners_) close_listener(listener);
   listeners_.clear();
-  connections_.for_each(
-      [](std::uint64_t, Connection& connection) { connection.begin_drain(); });
+  connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
   kick_draining(Clock::now());
 }
 
@@ -251,6 +258,15 @@ void Worker::handle(Stop&) { stopping_ = true; }
 void Worker::handle(Ping&) {}
 
 void Worker::close_listener(Listener& listener) {
+  // Explicitly: epoll forgets an fd on close() only once every duplicate of it is closed, and
+  // inherited sockets are duplicated across workers (and held by systemd).
+  epoll_.remove(listener.socket.fd());
+  if (listener.socket.inherited()) {
+    // systemd keeps the socket open: what is queued waits for the next instance.
+    spdlog::debug("worker {}: released inherited listener {}", index_,
+                  listener.socket.address().to_string());
+    return;
+  }
   // Accept what is already queued, so that the kernel has nothing to reset when the socket
   // closes. A connection that completes its handshake between the last accept() and close()
   // is still reset: the kernel offers no way to close that window (see docs/operations.md).
@@ -294,14 +310,14 @@ bool Worker::accept_one(Listener& listener) {
         spdlog::critical(
             "worker {}: accept on {}: {}; pausing accepts for {} ms, existing connections are "
             "still served (suppressed {}); raise LimitNOFILE or lower limits.max_connections",
-            index_, listener.socket.address().to_string(), std::strerror(error),
-            kAcceptPause.count(), suppressed);
+            index_, listener.socket.address().to_string(), errno_text(error), kAcceptPause.count(),
+            suppressed);
       }
       return false;
     }
     if (accept_error_log_.allow(Clock::now(), suppressed)) {
       spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
-                    listener.socket.address().to_string(), std::strerror(error), suppressed);
+                    listener.socket.address().to_string(), errno_text(error), suppressed);
     }
     return false;
   }
@@ -372,14 +388,22 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
     std::uint64_t suppressed = 0;
     if (connection_error_log_.allow(Clock::now(), suppressed)) {
       spdlog::warn("worker {}: closing fd {}: {} (suppressed {})", index_, connection->fd(),
-                   std::strerror(error), suppressed);
+                   errno_text(error), suppressed);
     }
   } else if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(), to_string(reason),
-                  error != 0 ? ": " : "", error != 0 ? std::strerror(error) : "");
+                  error != 0 ? ": " : "", error != 0 ? errno_text(error) : "");
   }
   admission_.release(connection->peer());
   connections_.erase(token);
+  // An fd is free again: a listener paused by fd exhaustion can take the next client now
+  // rather than when its pause ends.
+  for (Listener& listener : listeners_) {
+    if (listener.paused &&
+        epoll_.rearm(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
+      listener.paused = false;  // on failure the pause timer retries
+    }
+  }
   WorkerStatus::add(status_.closed_total, 1);
   WorkerStatus::add(status_.closed_by_reason[static_cast<std::size_t>(reason)], 1);
   status_.connections.store(connections_.size(), std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -146,6 +147,23 @@ std::vector<std::string> clean_environment() {
     if (!removed) env.emplace_back(text);
   }
   return env;
+}
+
+std::string find_program(const std::string& name) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in the tests changes the environment.
+  const char* path = std::getenv("PATH");
+  std::string directories = path != nullptr ? path : "";
+  directories += ":/usr/sbin:/usr/bin:/sbin:/bin";
+  std::size_t start = 0;
+  while (start <= directories.size()) {
+    std::size_t end = std::min(directories.find(':', start), directories.size());
+    std::string directory = directories.substr(start, end - start);
+    start = end + 1;
+    if (directory.empty()) continue;
+    std::string candidate = directory + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,

@@ -66,6 +66,9 @@ struct CommandResult {
   Clock::duration elapsed{};
 };
 
+// The path of program `name` in $PATH (then /usr/sbin, /usr/bin, /sbin, /bin); empty if none.
+std::string find_program(const std::string& name);
+
 // Runs `argv` to completion (at most `timeout`) with `env` and captures its output.
 CommandResult run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           Clock::duration timeout);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -164,8 +165,11 @@ DaemonProcess::~DaemonProcess() {
 
 void DaemonProcess::start(const std::vector<std::string>& args, const std::vector<std::string>& env,
                           bool with_notify_socket) {
-  std::vector<std::string> argv{echod_binary(), "--config", config_path()};
+  // Each daemon gets its own control socket, in its own directory.
+  std::vector<std::string> argv{echod_binary(), "--config", config_path(), "--control-socket",
+                                control_socket_path()};
   argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.begin(), launcher_.begin(), launcher_.end());
   std::vector<std::string> environment = clean_environment();
   if (with_notify_socket) environment.push_back("NOTIFY_SOCKET=" + notify_path_.string());
   for (const std::string& entry : env) {
@@ -369,6 +373,24 @@ std::optional<std::size_t> DaemonProcess::fd_count() const {
     ++count;
   }
   return count;
+}
+
+std::optional<std::chrono::nanoseconds> DaemonProcess::cpu_time() const {
+  std::string stat = read_file("/proc/" + std::to_string(pid()) + "/stat");
+  // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  // Fields 3-13 (state ... cmajflt), then utime (14) and stime (15).
+  for (int i = 3; i <= 13; ++i) fields >> field;
+  std::uint64_t user = 0;
+  std::uint64_t system = 0;
+  if (!(fields >> user >> system)) return std::nullopt;
+  long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+  if (ticks_per_second <= 0) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(
+      (user + system) * (1'000'000'000U / static_cast<std::uint64_t>(ticks_per_second))));
 }
 
 std::string DaemonProcess::environ_text() const {

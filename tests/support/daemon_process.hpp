@@ -82,6 +82,10 @@ class DaemonProcess {
   // start() + wait_ready(); false (with the test already failed) when not ready in time.
   [[nodiscard]] bool start_ready(const std::vector<std::string>& args = {},
                                  const std::vector<std::string>& env = {});
+  // Runs echod through a launcher for the next start(), e.g. {"/usr/bin/prlimit",
+  // "--nofile=256:256", "--"}. The launcher must exec echod in its own process, so that pid()
+  // is echod's. Its first element is a path (see find_program()).
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
 
   // Waits for READY=1 and reads the listen addresses from its STATUS=. Fails the test (with
   // the captured log) and returns false when echod exits first or the timeout passes.
@@ -126,11 +130,17 @@ class DaemonProcess {
 
   void write_config(std::string_view yaml);
   [[nodiscard]] std::string config_path() const { return config_path_.string(); }
+  // The --control-socket every start() passes (for `echod --status` / `--reload`).
+  [[nodiscard]] std::string control_socket_path() const {
+    return (dir_.path() / "control.sock").string();
+  }
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_.path(); }
 
   // From /proc/PID: resident set size (VmRSS) and the number of open descriptors.
   [[nodiscard]] std::optional<std::size_t> rss_bytes() const;
   [[nodiscard]] std::optional<std::size_t> fd_count() const;
+  // User plus system CPU time used so far (/proc/PID/stat), in clock ticks' resolution.
+  [[nodiscard]] std::optional<std::chrono::nanoseconds> cpu_time() const;
   [[nodiscard]] std::string environ_text() const;  // /proc/PID/environ, NULs kept
 
   // The test provokes [error]/[critical] lines: accept any of them.
@@ -150,6 +160,7 @@ class DaemonProcess {
   std::filesystem::path stdout_path_;
   std::filesystem::path notify_path_;
   UniqueFd notify_socket_;
+  std::vector<std::string> launcher_;
   ChildProcess child_;
   bool exit_observed_ = false;
   std::vector<std::string> notifications_;

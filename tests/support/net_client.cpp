@@ -68,6 +68,12 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
 
 UniqueFd connect_tcp(const std::string& host, std::uint16_t port, const ConnectOptions& options,
                      Clock::duration timeout, int* error) {
+  return connect_tcp_from({}, host, port, options, timeout, error);
+}
+
+UniqueFd connect_tcp_from(const std::string& source_host, const std::string& host,
+                          std::uint16_t port, const ConnectOptions& options,
+                          Clock::duration timeout, int* error) {
   auto fail = [error](int e) {
     if (error != nullptr) *error = e;
     return UniqueFd();
@@ -77,6 +83,17 @@ UniqueFd connect_tcp(const std::string& host, std::uint16_t port, const ConnectO
   UniqueFd fd(::socket(address.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fail(errno);
   set_buffer_sizes(fd.get(), options.receive_buffer, options.send_buffer);
+  if (!source_host.empty()) {
+    Address source;
+    if (!make_address(source_host, 0, source) || source.family != address.family) {
+      return fail(EINVAL);
+    }
+    // The port is chosen at connect(), by the whole 4-tuple: thousands of connections from one
+    // source address do not run out of ports.
+    int on = 1;
+    ::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+    if (::bind(fd.get(), source.data(), source.length) != 0) return fail(errno);
+  }
   if (::connect(fd.get(), address.data(), address.length) != 0) {
     if (errno != EINPROGRESS) return fail(errno);
     if (!wait_for(fd.get(), POLLOUT, Clock::now() + timeout)) return fail(ETIMEDOUT);

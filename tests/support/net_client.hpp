@@ -27,6 +27,12 @@ UniqueFd connect_tcp(const std::string& host, std::uint16_t port,
                      const ConnectOptions& options = {},
                      Clock::duration timeout = std::chrono::seconds(5), int* error = nullptr);
 
+// connect_tcp() from the numeric local address `source_host` (bound before connect(); the port
+// is still the kernel's choice), e.g. "127.0.0.2" to appear as another client on loopback.
+UniqueFd connect_tcp_from(const std::string& source_host, const std::string& host,
+                          std::uint16_t port, const ConnectOptions& options = {},
+                          Clock::duration timeout = std::chrono::seconds(5), int* error = nullptr);
+
 // A listening TCP socket on host:port (port 0: any), without SO_REUSEPORT. Invalid on failure.
 UniqueFd listen_tcp(const std::string& host, std::uint16_t port = 0, int* error = nullptr);
 std::uint16_t local_port(int fd);

@@ -10,7 +10,6 @@ using Verdict = Admission::Verdict;
 
 PeerKey peer(const char* text) { return PeerKey::of(*SocketAddress::parse(text).address); }
 
-
 TEST(AdmissionTest, EnforcesTheTotalBudgetAndFreesItOnRelease) {
   Admission admission;
   admission.set_limits({3, 0, 0, 0});
@@ -29,7 +28,8 @@ TEST(AdmissionTest, CountsConnectionsPerAddressNotPerPort) {
   EXPECT_EQ(admission.admit(peer("127.0.0.2:1000"), now), Verdict::kAdmit);
   EXPECT_EQ(admission.admit(peer("127.0.0.2:2000"), now), Verdict::kAdmit);
   EXPECT_EQ(admission.admit(peer("127.0.0.2:3000"), now), Verdict::kMaxPerPeer);
-  EXPECT_EQ(admission.admit(peer("127.0.0.3:1000"), now), Verdict::kAdmit) << "other peers unaffected";
+  EXPECT_EQ(admission.admit(peer("127.0.0.3:1000"), now), Verdict::kAdmit)
+      << "other peers unaffected";
 }
 
 TEST(AdmissionTest, CountsIpv6ByPrefix64) {

@@ -35,7 +35,9 @@ TEST(CidrTest, SingleAddressesAndIpv6) {
 }
 
 TEST(CidrTest, RejectsMalformedText) {
-  for (const char* bad : {"10.0.0.0/33", "10.0.0/8", "banana", "10.0.0.0/", "::/129", "1.2.3.4/x"}) {
+  using namespace std::string_view_literals;
+  for (std::string_view bad : {"10.0.0.0/33"sv, "10.0.0/8"sv, "banana"sv, "10.0.0.0/"sv, "::/129"sv,
+                               "1.2.3.4/x"sv, "10.0.0.1\0junk"sv}) {
     auto result = Cidr::parse(bad);
     EXPECT_FALSE(result.cidr) << bad;
     EXPECT_FALSE(result.error.empty()) << bad;

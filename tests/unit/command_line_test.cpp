@@ -230,5 +230,23 @@ TEST(UsageTextTest, FitsAnEightyColumnTerminal) {
   EXPECT_GT(count, 10);
 }
 
+TEST(CommandLineTest, StatusAndReloadTalkToTheControlSocket) {
+  CommandLine status = parse_ok({"--status"});
+  EXPECT_EQ(status.action, CommandLine::Action::kStatus);
+  EXPECT_FALSE(status.json);
+  EXPECT_EQ(status.control_socket, build_info::kControlSocketPath);
+  CommandLine json = parse_ok({"--status", "--json", "--control-socket", "/tmp/x.sock"});
+  EXPECT_TRUE(json.json);
+  EXPECT_EQ(json.control_socket, "/tmp/x.sock");
+  EXPECT_EQ(parse_ok({"--reload"}).action, CommandLine::Action::kReload);
+  EXPECT_EQ(parse_ok({"--control-socket", "none"}).control_socket, "none");
+}
+
+TEST(CommandLineTest, StatusOptionErrors) {
+  EXPECT_THAT(parse_error({"--json"}), HasSubstr("--json goes with --status"));
+  EXPECT_THAT(parse_error({"--reload", "--json"}), HasSubstr("--json goes with --status"));
+  EXPECT_THAT(parse_error({"--control-socket", ""}), HasSubstr("--control-socket"));
+}
+
 }  // namespace
 }  // namespace echod

@@ -332,6 +332,33 @@ TEST(ConfigLoaderTest, ChecksAccessNetworks) {
                   "t.yaml:5:5: limits.access.permit: unknown key; expected one of allow, deny"));
 }
 
+// Every limit key with a value that cannot work: negative, zero where no limit would mean
+// refusing everything, not a whole number, the wrong type, and malformed networks.
+TEST(ConfigLoaderTest, BadLimitsFixture) {
+  const std::string not_a_network =
+      " is not an IPv4 or IPv6 network (write e.g. 10.0.0.0/8 or 2001:db8::/32)";
+  EXPECT_THAT(
+      fixture_errors("bad_limits.yaml"),
+      ElementsAre(
+          "bad_limits.yaml:4:14: limits.io_buffer: 0 is out of range 1KiB-1MiB",
+          "bad_limits.yaml:5:23: limits.max_pending_output: '-1KiB': a size cannot be negative",
+          "bad_limits.yaml:6:20: limits.max_connections: 'many' is not a whole number",
+          "bad_limits.yaml:7:27: limits.max_connections_per_ip: -1 is out of range 0-1048576",
+          "bad_limits.yaml:8:23: limits.accept_rate_per_ip: -100 is out of range 0-1000000",
+          "bad_limits.yaml:9:24: limits.accept_burst_per_ip: '1.5' is not a whole number",
+          "bad_limits.yaml:10:17: limits.idle_timeout: '-1s': a duration cannot be negative",
+          "bad_limits.yaml:11:23: limits.send_stall_timeout: expected a duration (0s-24h, e.g. "
+          "10s), not a list",
+          "bad_limits.yaml:13:13: limits.access.allow[0]: '10.0.0.0/8/8': prefix length must be "
+          "0-32",
+          "bad_limits.yaml:13:29: limits.access.allow[1]: '10.0.0.0/-1': prefix length must be "
+          "0-32",
+          "bad_limits.yaml:14:12: limits.access.deny[0]: '::1/129': prefix length must be 0-128",
+          "bad_limits.yaml:14:23: limits.access.deny[1]: '300.1.2.3'" + not_a_network,
+          "bad_limits.yaml:14:36: limits.access.deny[2]: 'fe80::1%eth0/64'" + not_a_network,
+          "bad_limits.yaml:14:55: limits.access.deny[3]: ''" + not_a_network));
+}
+
 TEST(ConfigLoaderTest, RejectsControlCharactersFromEscapes) {
   EXPECT_THAT(
       errors_of("workers: \"4\\0\"\nlisten: [\"127.0.0.1:7\\0junk\"]\n"),
@@ -412,6 +439,33 @@ TEST(ConfigLoaderTest, NestingLimitIsExactly64Levels) {
                                          "a list; quote IPv6 addresses, e.g. \"[::1]:7\""));
   const std::string deep = "listen: " + std::string(64, '[') + std::string(64, ']') + "\n";
   EXPECT_THAT(errors_of(deep), ElementsAre("t.yaml:1:72: nesting is deeper than 64 levels"));
+}
+
+// A file that is not a configuration at all gives the first errors and a count of the rest,
+// quickly (duplicate checks and suggestions must not be quadratic).
+TEST(ConfigLoaderTest, ListsTheFirstHundredErrorsAndCountsTheRest) {
+  std::string text;
+  for (int i = 0; text.size() < kMaxConfigFileBytes - 100; ++i) {
+    text += "key_number_" + std::to_string(i) + "_with_a_long_name: value\n";
+  }
+  ConfigLoadResult result = parse_config(text, "t.yaml");
+  ASSERT_EQ(result.errors.size(), kMaxConfigErrors + 1);
+  EXPECT_EQ(result.errors[0].to_string(),
+            "t.yaml:1:1: key_number_0_with_a_long_name: unknown key; expected one of listen, "
+            "workers, log, limits, shutdown_timeout");
+  EXPECT_EQ(result.errors[99].line, 100);
+  EXPECT_THAT(result.errors.back().to_string(),
+              ::testing::MatchesRegex("t.yaml: [0-9]+ more errors not shown"));
+}
+
+TEST(ConfigLoaderTest, LongListsAreCheckedForDuplicates) {
+  std::string text = "listen:\n";
+  for (int i = 0; i < 40000; ++i) {
+    text += "  - \"10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250) + ":7\"\n";
+  }
+  text += "  - \"10.0.0.0:7\"\n";
+  EXPECT_THAT(errors_of(text), ElementsAre("t.yaml:40002:5: listen[40000]: duplicate address "
+                                           "10.0.0.0:7 (also listen[0])"));
 }
 
 TEST(ConfigLoaderTest, TextOverTheLimitIsRefusedBeforeParsing) {
@@ -572,6 +626,15 @@ TEST_F(ConfigFileTest, ErrorsNameTheFile) {
   const std::string path = write("bad.yaml", "workers: many\n");
   EXPECT_THAT(lines_of(load_config_file(path)),
               ElementsAre(path + ":1:10: workers: 'many' is not a number or 'auto'"));
+}
+
+TEST(ConfigLoaderTest, PerAddressLimitCannotExceedTheTotal) {
+  EXPECT_THAT(fixture_errors("per_ip_over_total.yaml"),
+              ElementsAre("per_ip_over_total.yaml:3:27: limits.max_connections_per_ip: 200 is "
+                          "more than limits.max_connections (100)"));
+  // Equal is fine, and so is 0 (no per-address limit).
+  parse_ok("limits: {max_connections: 100, max_connections_per_ip: 100}\n");
+  parse_ok("limits: {max_connections: 100, max_connections_per_ip: 0}\n");
 }
 
 }  // namespace

@@ -1,0 +1,148 @@
+#include "control/daemon_status.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+namespace echod {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  auto value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string human_duration(double seconds) {
+  auto total = static_cast<std::uint64_t>(seconds);
+  std::uint64_t days = total / 86400;
+  std::uint64_t hours = total % 86400 / 3600;
+  std::uint64_t minutes = total % 3600 / 60;
+  if (days > 0) return fmt::format("{}d {}h {}m", days, hours, minutes);
+  if (hours > 0) return fmt::format("{}h {}m", hours, minutes);
+  if (minutes > 0) return fmt::format("{}m {}s", minutes, total % 60);
+  return fmt::format("{:.1f}s", seconds);
+}
+
+}  // namespace
+
+std::string to_json(const DaemonStatus& status) {
+  Json workers = Json::array();
+  for (const auto& w : status.workers) {
+    workers.push_back({{"index", w.index},
+                       {"connections", w.connections},
+                       {"accepted", w.accepted},
+                       {"closed", w.closed},
+                       {"bytes_received", w.bytes_received},
+                       {"bytes_sent", w.bytes_sent}});
+  }
+  Json json = {{"version", status.version},
+               {"commit", status.commit},
+               {"pid", status.pid},
+               {"uptime_seconds", status.uptime_seconds},
+               {"config_file", status.config_file},
+               {"generation", status.generation},
+               {"last_reload",
+                {{"result", status.last_reload_result},
+                 {"time", status.last_reload_time},
+                 {"errors", status.last_reload_errors}}},
+               {"listeners", status.listeners},
+               {"workers", workers},
+               {"rejected", status.rejected}};
+  return json.dump(2) + "\n";
+}
+
+std::string to_json(const ReloadOutcome& outcome) {
+  Json json = {{"result", outcome.ok ? "ok" : "failed"},
+               {"generation", outcome.generation},
+               {"messages", outcome.messages}};
+  return json.dump(2) + "\n";
+}
+
+DaemonStatus status_from_json(const std::string& text) {
+  try {
+    Json json = Json::parse(text);
+    DaemonStatus status;
+    status.version = json.at("version").get<std::string>();
+    status.commit = json.at("commit").get<std::string>();
+    status.pid = json.at("pid").get<long>();
+    status.uptime_seconds = json.at("uptime_seconds").get<double>();
+    status.config_file = json.at("config_file").get<std::string>();
+    status.generation = json.at("generation").get<std::uint64_t>();
+    status.last_reload_result = json.at("last_reload").at("result").get<std::string>();
+    status.last_reload_time = json.at("last_reload").at("time").get<std::string>();
+    status.last_reload_errors = json.at("last_reload").at("errors").get<std::vector<std::string>>();
+    status.listeners = json.at("listeners").get<std::vector<std::string>>();
+    status.rejected = json.at("rejected").get<std::uint64_t>();
+    for (const Json& w : json.at("workers")) {
+      status.workers.push_back(
+          {w.at("index").get<unsigned>(), w.at("connections").get<std::uint64_t>(),
+           w.at("accepted").get<std::uint64_t>(), w.at("closed").get<std::uint64_t>(),
+           w.at("bytes_received").get<std::uint64_t>(), w.at("bytes_sent").get<std::uint64_t>()});
+    }
+    return status;
+  } catch (const Json::exception& e) {
+    throw std::runtime_error(std::string("unexpected status reply: ") + e.what());
+  }
+}
+
+ReloadOutcome reload_outcome_from_json(const std::string& text) {
+  try {
+    Json json = Json::parse(text);
+    ReloadOutcome outcome;
+    outcome.ok = json.at("result").get<std::string>() == "ok";
+    outcome.generation = json.at("generation").get<std::uint64_t>();
+    outcome.messages = json.at("messages").get<std::vector<std::string>>();
+    return outcome;
+  } catch (const Json::exception& e) {
+    throw std::runtime_error(std::string("unexpected reload reply: ") + e.what());
+  }
+}
+
+std::string format_status(const DaemonStatus& status) {
+  std::uint64_t connections = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  for (const auto& w : status.workers) {
+    connections += w.connections;
+    accepted += w.accepted;
+    received += w.bytes_received;
+    sent += w.bytes_sent;
+  }
+  std::string listeners;
+  for (const auto& l : status.listeners) listeners += (listeners.empty() ? "" : ", ") + l;
+  std::string text;
+  text += fmt::format("echod {} (commit {}), pid {}, up {}\n", status.version, status.commit,
+                      status.pid, human_duration(status.uptime_seconds));
+  text += fmt::format("configuration  {} (generation {})\n", status.config_file, status.generation);
+  if (status.last_reload_result == "none") {
+    text += "last reload    none since start\n";
+  } else {
+    text += fmt::format("last reload    {} at {}\n", status.last_reload_result,
+                        status.last_reload_time);
+    for (const auto& e : status.last_reload_errors) text += "               " + e + "\n";
+  }
+  text += fmt::format("listening      {}\n", listeners.empty() ? "nothing" : listeners);
+  text += fmt::format("connections    {} open, {} accepted, {} refused by limits\n", connections,
+                      accepted, status.rejected);
+  text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
+                      human_bytes(sent));
+  text += "worker  connections  accepted  closed\n";
+  for (const auto& w : status.workers) {
+    text +=
+        fmt::format("{:>6}  {:>11}  {:>8}  {:>6}\n", w.index, w.connections, w.accepted, w.closed);
+  }
+  return text;
+}
+
+}  // namespace echod

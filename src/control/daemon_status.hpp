@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace echod {
+
+// A snapshot of the running daemon, as the control socket reports it (`echod --status`).
+struct DaemonStatus {
+  struct Worker {
+    unsigned index = 0;
+    std::uint64_t connections = 0;
+    std::uint64_t accepted = 0;
+    std::uint64_t closed = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+  };
+
+  std::string version;
+  std::string commit;
+  long pid = 0;
+  double uptime_seconds = 0;
+  std::string config_file;
+  std::uint64_t generation = 0;
+  std::string last_reload_result;  // "none", "ok" or "failed"
+  std::string last_reload_time;    // ISO 8601 UTC; empty when none
+  std::vector<std::string> last_reload_errors;
+  std::vector<std::string> listeners;
+  std::vector<Worker> workers;
+  std::uint64_t rejected = 0;
+};
+
+// The outcome of a reload asked for over the control socket.
+struct ReloadOutcome {
+  bool ok = false;
+  std::uint64_t generation = 0;       // the generation in force afterwards
+  std::vector<std::string> messages;  // the changes applied, or every error found
+};
+
+std::string to_json(const DaemonStatus& status);
+std::string to_json(const ReloadOutcome& outcome);
+
+// For the command-line side: parse what the daemon sent. Throw std::runtime_error on a reply
+// that is not what the daemon sends.
+DaemonStatus status_from_json(const std::string& text);
+ReloadOutcome reload_outcome_from_json(const std::string& text);
+
+// `echod --status` without --json.
+std::string format_status(const DaemonStatus& status);
+
+}  // namespace echod
