@@ -22,6 +22,14 @@
 namespace echod::test {
 namespace {
 
+// The bound on other addresses' connect + echo p99 during a flood. Sanitizer builds run the
+// daemon several times slower, so there it only guards against starvation.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr auto kBystanderP99 = std::chrono::milliseconds(100);
+#else
+constexpr auto kBystanderP99 = std::chrono::milliseconds(10);
+#endif
+
 // 150 clients against max_connections 100: 100 are served, and each of the other 50 is closed
 // at once instead of waiting in the accept queue. A slot that frees up is usable at once.
 TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRestAtOnce) {
@@ -217,7 +225,7 @@ TEST(LimitsTest, AcceptRatePerIpIsATokenBucketAndSparesOtherAddresses) {
 
   EXPECT_EQ(bystander_failures, 0U);
   ASSERT_GE(bystander.size(), 100U);
-  EXPECT_LT(percentile(bystander, 0.99), 10ms)
+  EXPECT_LT(percentile(bystander, 0.99), kBystanderP99)
       << "connect + echo from other addresses during the flood, p99 of " << bystander.size()
       << "; median " << to_ms(percentile(bystander, 0.5));
 }
