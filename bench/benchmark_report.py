@@ -15,6 +15,7 @@ ROWS = [
     ("pipeline16_50", "requests_per_s", "Pipelined (depth 16) 512 B, 50 connections", "req/s", True),
     ("pingpong_1", "p99_us", "p99 latency, ping-pong 1 connection", "us", False),
     ("pingpong_50", "p99_us", "p99 latency, ping-pong 50 connections", "us", False),
+    ("pingpong_200", "p99_us", "p99 latency, ping-pong 200 connections", "us", False),
     ("pingpong_1000", "p99_us", "p99 latency, ping-pong 1000 connections", "us", False),
     ("pipeline16_50", "p99_us", "p99 latency, pipelined 50 connections", "us", False),
     ("bulk_64k", "mb_per_s", "Bulk 64 KiB messages, 1 connection (each way)", "MB/s", True),
@@ -24,6 +25,10 @@ ROWS = [
     ("syscalls_50", "syscalls_per_message", "Server syscalls per echoed message, 50 connections",
      "calls", False),
     ("pingpong_50", "server_cpu_us_per_request", "Server CPU per request, ping-pong 50 conns",
+     "us", False),
+    ("pingpong_200", "server_cpu_us_per_request", "Server CPU per request, ping-pong 200 conns",
+     "us", False),
+    ("pingpong_1000", "server_cpu_us_per_request", "Server CPU per request, ping-pong 1000 conns",
      "us", False),
     ("pipeline16_50", "server_cpu_us_per_request", "Server CPU per request, pipelined 50 conns",
      "us", False),
@@ -111,6 +116,15 @@ def main():
         for name, row in sorted(strace.items(), key=lambda item: -max(item[1].values())):
             out.append(f"| {name} | {number(row.get('echod'))} | {number(row.get('baseline'))} |")
         out.append("")
+    churn = {metric: value.get("echod") for (scenario, metric), value in values.items()
+             if scenario == "long_churn"}
+    if churn.get("connections") is not None:
+        out.append(f"Long churn (echod only): {churn['connections']:,.0f} cumulative connections "
+                   f"(connect, echo 512 B, close; 8 at a time) at {number(churn.get('requests_per_s'))}"
+                   f" conn/s; errors {churn.get('verification_errors', 0):.0f}; echod's open fds "
+                   f"{churn.get('fds_before', 0):.0f} before, {churn.get('fds_after', 0):.0f} after; "
+                   f"RSS {number(churn.get('rss_kib_before'))} KiB before, "
+                   f"{number(churn.get('rss_kib_after'))} KiB after.\n")
     out.append("Notes: MB/s counts payload bytes echoed back (the same bytes also went out). "
                "Latency runs from a message's first byte sent to its last byte received "
                "(closed loop, so no coordinated-omission correction). RSS per connection is "
