@@ -175,6 +175,11 @@ void Supervisor::start() {
     throw StartupError("the worker threads did not start (see the errors above)");
   }
   pings_.assign(workers_.size(), 0);
+  std::vector<const WorkerStatus*> statuses;
+  for (const auto& worker : workers_) statuses.push_back(&worker->status());
+  metrics_->set_workers(std::move(statuses));
+  publish_metrics_facts();
+  if (config_.metrics.enabled) use_metrics_server(open_metrics(config_.metrics));
   open_control_socket();
   spdlog::info("ready: {} worker(s), configuration generation {}", workers_.size(), generation_);
   last_status_ = status_text();
@@ -218,6 +223,42 @@ void Supervisor::open_control_socket() {
         "daemon (SIGHUP still reloads)",
         e.what());
   }
+}
+
+std::unique_ptr<MetricsServer> Supervisor::open_metrics(const MetricsConfig& metrics) const {
+  try {
+    return std::make_unique<MetricsServer>(metrics.listen, metrics_);
+  } catch (const std::system_error& e) {
+    std::string hint = e.code().value() == EADDRINUSE
+                           ? "another process is using this address; choose another port"
+                           : "check the address";
+    throw StartupError("cannot serve metrics on " + metrics.listen.to_string() + ": " + e.what() +
+                       "; " + hint + " in 'metrics.listen'");
+  }
+}
+
+void Supervisor::use_metrics_server(std::unique_ptr<MetricsServer> server) {
+  metrics_server_ = std::move(server);
+  if (!metrics_server_) return;
+  const SocketAddress& address = metrics_server_->address();
+  if (address.is_wildcard()) {
+    spdlog::warn(
+        "serving metrics on {}, a wildcard address: anyone who can reach this host can read "
+        "them; use a loopback address in 'metrics.listen' unless that is intended",
+        address.to_string());
+  }
+  spdlog::info("serving metrics on http://{}/metrics", address.to_string());
+}
+
+void Supervisor::publish_metrics_facts() {
+  DaemonFacts facts;
+  facts.generation = generation_;
+  facts.config_loaded = config_loaded_;
+  facts.started = started_wall_;
+  facts.reloads_ok = reloads_ok_;
+  facts.reloads_failed = reloads_failed_;
+  facts.listeners = listeners_.size();
+  metrics_->publish(facts);
 }
 
 std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
@@ -275,6 +316,8 @@ ReloadOutcome Supervisor::reload() {
   last_reload_errors_.clear();
   auto reject = [this](std::size_t error_count) {
     last_reload_result_ = "failed";
+    ++reloads_failed_;
+    publish_metrics_facts();
     spdlog::error(
         "reload failed with {} error(s); still serving with the previous configuration "
         "(generation {})",
@@ -324,6 +367,18 @@ ReloadOutcome Supervisor::reload() {
     last_reload_errors_.emplace_back(e.what());
     return reject(1);
   }
+  // The metrics endpoint too: the new one is bound before the old one stops, so an address
+  // that overlaps the running one is rejected (docs/configuration.md).
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (changes.metrics && next.metrics.enabled) {
+    try {
+      metrics_server = open_metrics(next.metrics);
+    } catch (const StartupError& e) {
+      spdlog::error("{}", e.what());
+      last_reload_errors_.emplace_back(e.what());
+      return reject(1);
+    }
+  }
 
   // Switch.
   std::vector<std::uint64_t> sequences(workers_.size(), 0);
@@ -347,10 +402,17 @@ ReloadOutcome Supervisor::reload() {
     listeners_.erase(it);
     track(post_all([id] { return RemoveListener{id}; }));
   }
+  if (changes.metrics) {
+    if (!metrics_server) spdlog::info("metrics endpoint stopped");
+    use_metrics_server(std::move(metrics_server));
+  }
   std::vector<std::string> described = changes.describe(config_, next);
   if (described.empty()) described.emplace_back("no changes");
   config_ = std::move(next);
   ++generation_;
+  ++reloads_ok_;
+  config_loaded_ = std::chrono::system_clock::now();
+  publish_metrics_facts();
   if (!wait_processed(sequences, kReloadAckTimeout)) {
     spdlog::warn("not every worker confirmed the new configuration within {} s",
                  std::chrono::seconds(kReloadAckTimeout).count());
@@ -393,8 +455,19 @@ DaemonStatus Supervisor::daemon_status() const {
     const WorkerStatus& w = worker->status();
     status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
                               w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
-    for (const auto& rejected : w.rejected_by_reason) status.rejected += rejected.load();
+    for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
+      if (std::uint64_t count = w.rejected_by_reason[i].load(); count > 0) {
+        status.rejected += count;
+        status.rejected_by_reason[std::string(kRejectReasonLabels[i])] += count;
+      }
+    }
+    for (std::size_t i = 1; i < kCloseReasonCount; ++i) {
+      if (std::uint64_t count = w.closed_by_reason[i].load(); count > 0) {
+        status.closed_by_reason[std::string(kCloseReasonLabels[i])] += count;
+      }
+    }
   }
+  if (metrics_server_) status.metrics = metrics_server_->address().to_string();
   return status;
 }
 
@@ -435,6 +508,8 @@ void Supervisor::stop(SignalSet& signals) {
   for (auto& worker : workers_) worker->join();
   std::uint64_t accepted = 0;
   for (auto& worker : workers_) accepted += worker->status().accepted_total.load();
+  metrics_server_.reset();  // no scrape may read the workers' counters any more
+  metrics_->set_workers({});
   workers_.clear();
   spdlog::info("stopped after serving {} connection(s)", accepted);
 }

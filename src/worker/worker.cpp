@@ -57,6 +57,21 @@ bool is_resource_exhaustion(int error) {
   return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
 }
 
+AcceptErrorClass accept_error_class(int error) {
+  switch (error) {
+    case EMFILE:
+    case ENFILE:
+      return AcceptErrorClass::kFdLimit;
+    case ENOBUFS:
+    case ENOMEM:
+      return AcceptErrorClass::kMemory;
+    case ECONNABORTED:
+      return AcceptErrorClass::kAborted;
+    default:
+      return AcceptErrorClass::kOther;
+  }
+}
+
 }  // namespace
 
 Worker::Worker(unsigned index, WorkerSettings settings, Admission& admission,
@@ -299,7 +314,10 @@ bool Worker::accept_one(Listener& listener) {
   if (fd < 0) {
     int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) return false;
-    if (error == EINTR || error == ECONNABORTED) return true;
+    if (error == EINTR) return true;
+    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(accept_error_class(error))],
+                      1);
+    if (error == ECONNABORTED) return true;
     std::uint64_t suppressed = 0;
     if (is_resource_exhaustion(error)) {
       // Without a pause the listener would stay readable and the loop would spin.
