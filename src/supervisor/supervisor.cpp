@@ -370,6 +370,10 @@ ReloadOutcome Supervisor::reload() {
   // The metrics endpoint too: the new one is bound before the old one stops, so an address
   // that overlaps the running one is rejected (docs/configuration.md).
   std::unique_ptr<MetricsServer> metrics_server;
+  if (changes.metrics && next.metrics.enabled && metrics_server_ &&
+      metrics_server_->address() == next.metrics.listen) {
+    changes.metrics = false;  // port 0 before, now the port it got: the same endpoint
+  }
   if (changes.metrics && next.metrics.enabled) {
     try {
       metrics_server = open_metrics(next.metrics);
