@@ -11,10 +11,12 @@
 #include <ctime>
 #include <system_error>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "build_info.hpp"
 #include "config/config_loader.hpp"
+#include "log/log_event.hpp"
 #include "log/logging.hpp"
 #include "supervisor/reload.hpp"
 
@@ -181,7 +183,9 @@ void Supervisor::start() {
   publish_metrics_facts();
   if (config_.metrics.enabled) use_metrics_server(open_metrics(config_.metrics));
   open_control_socket();
-  spdlog::info("ready: {} worker(s), configuration generation {}", workers_.size(), generation_);
+  log_event(LogEvent::kReady, spdlog::level::info, LogEventFields::of_generation(generation_),
+            fmt::format("ready: {} worker(s), configuration generation {}", workers_.size(),
+                        generation_));
   last_status_ = status_text();
   notifier_.ready(last_status_);
 }
@@ -318,10 +322,11 @@ ReloadOutcome Supervisor::reload() {
     last_reload_result_ = "failed";
     ++reloads_failed_;
     publish_metrics_facts();
-    spdlog::error(
-        "reload failed with {} error(s); still serving with the previous configuration "
-        "(generation {})",
-        error_count, generation_);
+    log_event(LogEvent::kReloadFailed, spdlog::level::err,
+              LogEventFields::of_generation(generation_),
+              fmt::format("reload failed with {} error(s); still serving with the previous "
+                          "configuration (generation {})",
+                          error_count, generation_));
     status_prefix_ = "Reload failed (" + std::to_string(error_count) +
                      " errors, see journal); kept generation " + std::to_string(generation_) + ". ";
     last_status_ = status_text();
@@ -423,7 +428,8 @@ ReloadOutcome Supervisor::reload() {
   }
   std::string summary;
   for (const std::string& line : described) summary += (summary.empty() ? "" : ", ") + line;
-  spdlog::info("configuration reloaded (generation {}): {}", generation_, summary);
+  log_event(LogEvent::kReloadOk, spdlog::level::info, LogEventFields::of_generation(generation_),
+            fmt::format("configuration reloaded (generation {}): {}", generation_, summary));
   status_prefix_.clear();
   last_status_ = status_text();
   notifier_.ready(last_status_);
@@ -478,8 +484,9 @@ DaemonStatus Supervisor::daemon_status() const {
 void Supervisor::stop(SignalSet& signals) {
   notifier_.stopping();
   auto deadline = Clock::now() + config_.shutdown_timeout;
-  spdlog::info("stopping: finishing {} connection(s), for at most {}", live_connections(),
-               format_duration(config_.shutdown_timeout));
+  log_event(LogEvent::kStopping, spdlog::level::info, {},
+            fmt::format("stopping: finishing {} connection(s), for at most {}", live_connections(),
+                        format_duration(config_.shutdown_timeout)));
   post_all([deadline] { return Drain{deadline}; });
   bool forced = false;
   auto all_finished = [this] {
@@ -515,7 +522,8 @@ void Supervisor::stop(SignalSet& signals) {
   metrics_server_.reset();  // no scrape may read the workers' counters any more
   metrics_->set_workers({});
   workers_.clear();
-  spdlog::info("stopped after serving {} connection(s)", accepted);
+  log_event(LogEvent::kStopped, spdlog::level::info, {},
+            fmt::format("stopped after serving {} connection(s)", accepted));
 }
 
 void Supervisor::on_tick() {
@@ -604,8 +612,17 @@ std::string Supervisor::status_text() const {
     addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
   }
   if (addresses.empty()) addresses = "no address";
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;
+  for (const auto& worker : workers_) {
+    accepted += worker->status().accepted_total.load();
+    for (const auto& count : worker->status().rejected_by_reason) refused += count.load();
+  }
+  // Kept to one line for `systemctl status`; `echod --status` has the rest.
   return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
-         " workers; " + std::to_string(live_connections()) + " connections";
+         " workers; " + std::to_string(live_connections()) + " connections (" +
+         std::to_string(accepted) + " accepted, " + std::to_string(refused) +
+         " refused); generation " + std::to_string(generation_);
 }
 
 }  // namespace echod

@@ -5,7 +5,9 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -186,6 +188,62 @@ TEST(MetricsTest, ScrapeDuringLoadAgreesWithWhatTheClientsDid) {
   EXPECT_EQ(json.at("rejected_by_reason").at("max_connections").get<std::size_t>(), kOverLimit);
   EXPECT_EQ(json.at("closed_by_reason").at("client_close").get<std::size_t>(), kMax);
   EXPECT_EQ(json.at("metrics").get<std::string>(), "127.0.0.1:" + std::to_string(*port));
+}
+
+// The log lines about refusals of one reason: how many, and the suppressed counts they carry.
+struct RefusalLines {
+  std::size_t lines = 0;
+  std::uint64_t suppressed = 0;
+};
+RefusalLines refusal_lines(const DaemonProcess& daemon) {
+  static const std::regex kLine(
+      R"(refused a connection from [^:]+: access denied \(suppressed (\d+)\))");
+  RefusalLines result;
+  std::string log = daemon.log_text();
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kLine); it != std::sregex_iterator();
+       ++it) {
+    ++result.lines;
+    result.suppressed += std::stoull((*it)[1].str());
+  }
+  return result;
+}
+
+// A flood of refused connections over every worker gives about one log line a second for the
+// whole process; the "suppressed N" counts account for every refusal.
+TEST(MetricsTest, RefusalFloodLogsOneLineASecondAndCountsTheRest) {
+  constexpr std::size_t kFlood = 300;
+  DaemonConfig config = metrics_config();
+  config.workers = 4;
+  config.extra_limits.emplace_back("access: {deny: [\"127.0.0.0/8\"]}");
+  DaemonProcess daemon(config);
+  ASSERT_TRUE(daemon.start_ready());
+  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
+  std::optional<std::uint16_t> port = metrics_port(daemon);
+  ASSERT_TRUE(port);
+
+  auto start = Clock::now();
+  for (std::size_t i = 0; i < kFlood; ++i) {
+    UniqueFd client = daemon.connect();
+    ASSERT_TRUE(client.valid());
+  }
+  const std::string denied = R"(echod_connections_rejected_total{reason="access_denied"})";
+  Scrape flood = scrape_until(
+      *port, [&](const Scrape& s) { return s[denied] == static_cast<double>(kFlood); });
+  auto elapsed = Clock::now() - start;
+  ASSERT_EQ(flood[denied], static_cast<double>(kFlood));
+  RefusalLines during = refusal_lines(daemon);
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count();
+  EXPECT_GE(during.lines, 1U);
+  EXPECT_LE(during.lines, static_cast<std::size_t>(seconds) + 2) << daemon.log_text();
+
+  // The interval is what is tested here: once it has passed, one more refusal is logged with
+  // the count of everything held back.
+  std::this_thread::sleep_for(1100ms);
+  UniqueFd last = daemon.connect();
+  ASSERT_TRUE(last.valid());
+  ASSERT_TRUE(daemon.wait_for_log_count("access denied (suppressed", during.lines + 1));
+  RefusalLines after = refusal_lines(daemon);
+  EXPECT_EQ(after.lines + after.suppressed, kFlood + 1) << daemon.log_text();
 }
 
 TEST(MetricsTest, OutputPassesPromtool) {
