@@ -13,8 +13,9 @@
 namespace echod {
 namespace {
 
-// Set once by init_logging(), before any other thread starts; read-only afterwards.
-bool journal_target = false;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+// Set once by init_logging() before any other thread starts, read-only afterwards.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): process-wide, as the logger.
+bool journal_target = false;
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
