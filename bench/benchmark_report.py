@@ -43,6 +43,38 @@ def number(value):
     return f"{value:.2f}"
 
 
+def median(numbers):
+    ordered = sorted(numbers)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def metrics_overhead(values):
+    """The metrics on/off comparison: echod ping-pong (50 connections) without and with the
+    metrics endpoint scraped every second, rounds alternating; medians compared."""
+    runs = {"off": [], "on": []}
+    for (scenario, metric), row in values.items():
+        for state in runs:
+            if scenario.startswith(f"metrics_{state}_") and metric == "requests_per_s":
+                if "echod" in row:
+                    runs[state].append(row["echod"])
+    if not runs["off"] or not runs["on"]:
+        return []
+    off, on = median(runs["off"]), median(runs["on"])
+    change = (on / off - 1) * 100 if off else 0
+    verdict = "within" if abs(change) <= 3 else "**outside**"
+    return [
+        "Metrics endpoint cost (echod, ping-pong 512 B, 50 connections; with metrics on the "
+        f"endpoint is scraped every second; {len(runs['off'])} alternating rounds, medians):\n",
+        "| Metrics | req/s (median) | runs |",
+        "|---|--:|---|",
+        f"| off | {number(off)} | {', '.join(number(v) for v in runs['off'])} |",
+        f"| on, scraped every second | {number(on)} | {', '.join(number(v) for v in runs['on'])} |",
+        "",
+        f"On vs off: {change:+.1f}% ({verdict} the 3% target).\n",
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
@@ -111,6 +143,9 @@ def main():
         for name, row in sorted(strace.items(), key=lambda item: -max(item[1].values())):
             out.append(f"| {name} | {number(row.get('echod'))} | {number(row.get('baseline'))} |")
         out.append("")
+    metrics_rows = metrics_overhead(values)
+    if metrics_rows:
+        out.extend(metrics_rows)
     out.append("Notes: MB/s counts payload bytes echoed back (the same bytes also went out). "
                "Latency runs from a message's first byte sent to its last byte received "
                "(closed loop, so no coordinated-omission correction). RSS per connection is "
