@@ -48,6 +48,48 @@ def number(value):
     return f"{value:.2f}"
 
 
+def median(numbers):
+    ordered = sorted(numbers)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def metrics_overhead(values):
+    """The metrics on/off comparison: echod ping-pong (50 connections) without and with the
+    metrics endpoint scraped every second, rounds alternating; medians compared."""
+    runs = {"off": [], "on": []}
+    cpu = {"off": [], "on": []}
+    for (scenario, metric), row in sorted(values.items()):
+        for state in runs:
+            if scenario.startswith(f"metrics_{state}_") and "echod" in row:
+                if metric == "requests_per_s":
+                    runs[state].append(row["echod"])
+                elif metric == "server_cpu_us_per_request":
+                    cpu[state].append(row["echod"])
+    if not runs["off"] or not runs["on"]:
+        return []
+    off, on = median(runs["off"]), median(runs["on"])
+    change = (on / off - 1) * 100 if off else 0
+    verdict = "within" if abs(change) <= 3 else "**outside**"
+    spread = (max(runs["off"]) - min(runs["off"])) / off * 100 if off else 0
+    rows = [
+        "Metrics endpoint cost (echod, ping-pong 512 B, 50 connections; with metrics on the "
+        f"endpoint is scraped every second; {len(runs['off'])} alternating rounds, medians):\n",
+        "| Metrics | req/s (median) | server CPU us/request (median) | req/s of each run |",
+        "|---|--:|--:|---|",
+    ]
+    for state, label in (("off", "off"), ("on", "on, scraped every second")):
+        cpu_median = median(cpu[state]) if cpu[state] else None
+        rows.append(f"| {label} | {number(median(runs[state]))} | {number(cpu_median)} "
+                    f"| {', '.join(number(v) for v in runs[state])} |")
+    rows += [
+        "",
+        f"On vs off: {change:+.1f}% ({verdict} the 3% target); the off runs alone spread "
+        f"{spread:.0f}% (max − min over median): a difference below that is noise.\n",
+    ]
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
@@ -125,6 +167,9 @@ def main():
                    f"{churn.get('fds_before', 0):.0f} before, {churn.get('fds_after', 0):.0f} after; "
                    f"RSS {number(churn.get('rss_kib_before'))} KiB before, "
                    f"{number(churn.get('rss_kib_after'))} KiB after.\n")
+    metrics_rows = metrics_overhead(values)
+    if metrics_rows:
+        out.extend(metrics_rows)
     out.append("Notes: MB/s counts payload bytes echoed back (the same bytes also went out). "
                "Latency runs from a message's first byte sent to its last byte received "
                "(closed loop, so no coordinated-omission correction). RSS per connection is "

@@ -4,6 +4,7 @@
 #include <exception>
 #include <system_error>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "build_info.hpp"
@@ -11,6 +12,7 @@
 #include "config/config_loader.hpp"
 #include "control/control_socket.hpp"
 #include "control/daemon_status.hpp"
+#include "log/log_event.hpp"
 #include "log/logging.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/reload.hpp"
@@ -94,8 +96,9 @@ int run(const echod::CommandLine& command_line) {
   }
   const echod::Config& config = *result.config;
   echod::init_logging(config.log.target, config.log.level, systemd.journal_stream);
-  spdlog::info("echod {} (commit {}) starting", echod::build_info::kVersion,
-               echod::build_info::kCommit);
+  echod::log_event(echod::LogEvent::kStarted, spdlog::level::info, {},
+                   fmt::format("echod {} (commit {}) starting", echod::build_info::kVersion,
+                               echod::build_info::kCommit));
   if (used_defaults) {
     spdlog::info("no configuration file at {}; using built-in defaults", command_line.config_path);
   } else {

@@ -24,4 +24,8 @@ std::vector<SocketAddress> Config::default_listen() {
   return {*SocketAddress::parse("127.0.0.1:7").address, *SocketAddress::parse("[::1]:7").address};
 }
 
+SocketAddress MetricsConfig::default_listen() {
+  return *SocketAddress::parse("127.0.0.1:9707").address;
+}
+
 }  // namespace echod

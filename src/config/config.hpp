@@ -60,6 +60,16 @@ struct LimitsConfig {
   friend bool operator==(const LimitsConfig&, const LimitsConfig&) = default;
 };
 
+// The Prometheus endpoint (GET /metrics). Off unless the `metrics:` section enables it.
+struct MetricsConfig {
+  bool enabled = false;
+  SocketAddress listen = default_listen();  // meaningful when enabled
+
+  static SocketAddress default_listen();  // 127.0.0.1:9707
+
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
+};
+
 // `workers: auto` (the default) means one worker per online CPU.
 struct WorkerCount {
   bool automatic = true;
@@ -76,6 +86,7 @@ struct Config {
   WorkerCount workers;
   LoggingConfig log;
   LimitsConfig limits;
+  MetricsConfig metrics;
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
 
   static std::vector<SocketAddress> default_listen();  // 127.0.0.1:7 and [::1]:7

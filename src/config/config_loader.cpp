@@ -1,6 +1,7 @@
 #include "config/config_loader.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@ constexpr auto kAllKeyPaths = std::to_array<std::string_view>({
     "limits.access",
     "limits.access.allow",
     "limits.access.deny",
+    "metrics",
+    "metrics.enabled",
+    "metrics.listen",
     "shutdown_timeout",
 });
 
@@ -267,9 +271,11 @@ class ConfigReader {
         {"workers", &ConfigReader::read_workers},
         {"log", &ConfigReader::read_log},
         {"limits", &ConfigReader::read_limits},
+        {"metrics", &ConfigReader::read_metrics},
         {"shutdown_timeout", &ConfigReader::read_shutdown_timeout},
     });
     read_mapping(root, "", kKeys);
+    check_metrics_listen();
     return config_;
   }
 
@@ -601,10 +607,67 @@ class ConfigReader {
   void read_access_allow(const Entry& entry) { read_networks(entry, config_.limits.access.allow); }
   void read_access_deny(const Entry& entry) { read_networks(entry, config_.limits.access.deny); }
 
+  void read_metrics(const Entry& entry) {
+    static constexpr auto kKeys = std::to_array<Key>({
+        {"enabled", &ConfigReader::read_metrics_enabled},
+        {"listen", &ConfigReader::read_metrics_listen},
+    });
+    read_section(entry, kKeys);
+    // `listen` alone turns the endpoint on; `enabled: false` keeps it off regardless.
+    if (metrics_listen_entry_ && !metrics_enabled_given_) config_.metrics.enabled = true;
+  }
+
+  void read_metrics_enabled(const Entry& entry) {
+    auto text = scalar(entry, "true or false");
+    if (!text) return;
+    metrics_enabled_given_ = true;
+    if (*text == "true") {
+      config_.metrics.enabled = true;
+    } else if (*text == "false") {
+      config_.metrics.enabled = false;
+    } else {
+      error(entry, "'" + printable(*text) + "' is not true or false");
+    }
+  }
+
+  void read_metrics_listen(const Entry& entry) {
+    auto text = scalar(entry, "a HOST:PORT string, e.g. \"127.0.0.1:9707\"");
+    if (!text) return;
+    auto parsed = SocketAddress::parse(*text);
+    if (!parsed.address) {
+      error(entry, parsed.error);
+    } else if (parsed.address->family() != AF_INET) {
+      // The embedded HTTP server binds IPv4 addresses only (docs/configuration.md).
+      error(entry, "'" + printable(*text) +
+                       "': the metrics endpoint needs an IPv4 address, e.g. \"127.0.0.1:9707\"");
+    } else {
+      config_.metrics.listen = *parsed.address;
+      metrics_listen_entry_ = entry;
+    }
+  }
+
+  // Run after the whole file is read: `listen:` may come after `metrics:`.
+  void check_metrics_listen() {
+    if (!metrics_listen_entry_ || !config_.metrics.enabled) return;
+    const SocketAddress& address = config_.metrics.listen;
+    if (address.port() == 0) return;  // the kernel picks a free port
+    for (const SocketAddress& echo : config_.listen) {
+      // IPv6 listeners are IPv6-only (IPV6_V6ONLY): only IPv4 ones can overlap.
+      if (echo.family() == AF_INET && echo.port() == address.port() &&
+          (echo == address || echo.is_wildcard() || address.is_wildcard())) {
+        error(*metrics_listen_entry_, address.to_string() + " overlaps listen address " +
+                                          echo.to_string() + "; choose another port");
+        return;
+      }
+    }
+  }
+
   std::string_view text_;
   ErrorList& errors_;
   Config config_;
   std::optional<Entry> per_ip_entry_;  // for the check against max_connections
+  std::optional<Entry> metrics_listen_entry_;
+  bool metrics_enabled_given_ = false;
 };
 
 std::string too_large_message(std::size_t size) {
@@ -734,6 +797,9 @@ std::string format_config(const Config& config) {
   text += "  access:\n";
   append_networks(text, "allow", limits.access.allow);
   append_networks(text, "deny", limits.access.deny);
+  text += "metrics:\n";
+  text += std::string("  enabled: ") + (config.metrics.enabled ? "true" : "false") + "\n";
+  text += "  listen: \"" + config.metrics.listen.to_string() + "\"\n";
   text += "shutdown_timeout: " + format_duration(config.shutdown_timeout) + "\n";
   return text;
 }

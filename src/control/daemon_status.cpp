@@ -57,7 +57,10 @@ std::string to_json(const DaemonStatus& status) {
                  {"errors", status.last_reload_errors}}},
                {"listeners", status.listeners},
                {"workers", workers},
-               {"rejected", status.rejected}};
+               {"rejected", status.rejected},
+               {"rejected_by_reason", status.rejected_by_reason},
+               {"closed_by_reason", status.closed_by_reason},
+               {"metrics", status.metrics}};
   return json.dump(2) + "\n";
 }
 
@@ -83,6 +86,10 @@ DaemonStatus status_from_json(const std::string& text) {
     status.last_reload_errors = json.at("last_reload").at("errors").get<std::vector<std::string>>();
     status.listeners = json.at("listeners").get<std::vector<std::string>>();
     status.rejected = json.at("rejected").get<std::uint64_t>();
+    using Counts = std::map<std::string, std::uint64_t>;
+    status.rejected_by_reason = json.value("rejected_by_reason", Counts{});
+    status.closed_by_reason = json.value("closed_by_reason", Counts{});
+    status.metrics = json.value("metrics", std::string());
     for (const Json& w : json.at("workers")) {
       status.workers.push_back(
           {w.at("index").get<unsigned>(), w.at("connections").get<std::uint64_t>(),
@@ -135,8 +142,23 @@ std::string format_status(const DaemonStatus& status) {
   text += fmt::format("listening      {}\n", listeners.empty() ? "nothing" : listeners);
   text += fmt::format("connections    {} open, {} accepted, {} refused by limits\n", connections,
                       accepted, status.rejected);
+  auto counts = [](const std::map<std::string, std::uint64_t>& by_reason) {
+    std::string line;
+    for (const auto& [reason, count] : by_reason) {
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", count, reason);
+    }
+    return line;
+  };
+  if (!status.rejected_by_reason.empty()) {
+    text += fmt::format("refused        {}\n", counts(status.rejected_by_reason));
+  }
+  if (!status.closed_by_reason.empty()) {
+    text += fmt::format("closed         {}\n", counts(status.closed_by_reason));
+  }
   text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
                       human_bytes(sent));
+  text += fmt::format("metrics        {}\n",
+                      status.metrics.empty() ? "off" : "http://" + status.metrics + "/metrics");
   text += "worker  connections  accepted  closed\n";
   for (const auto& w : status.workers) {
     text +=

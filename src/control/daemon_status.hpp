@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct DaemonStatus {
   std::vector<std::string> listeners;
   std::vector<Worker> workers;
   std::uint64_t rejected = 0;
+  // Totals over the workers, by the labels of the metrics (worker/worker_status.hpp); only
+  // reasons that occurred are listed.
+  std::map<std::string, std::uint64_t> rejected_by_reason;
+  std::map<std::string, std::uint64_t> closed_by_reason;
+  std::string metrics;  // the metrics endpoint's address; empty when off
 };
 
 // The outcome of a reload asked for over the control socket.

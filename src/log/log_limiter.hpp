@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -34,6 +35,34 @@ class LogLimiter {
   Clock::time_point last_{};
   bool has_logged_ = false;
   std::uint64_t suppressed_ = 0;
+};
+
+// The same for a kind of message every worker may log (a refused connection): one budget for
+// the whole process, so that N workers still log one line a second, not N. Safe to call from
+// any thread; a message held back near the interval's edge may be counted in the next report.
+class SharedLogLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit SharedLogLimiter(Clock::duration interval = std::chrono::seconds(1))
+      : interval_(interval) {}
+
+  bool allow(Clock::time_point now, std::uint64_t& suppressed) {
+    const Clock::rep ticks = now.time_since_epoch().count();
+    Clock::rep next = next_.load(std::memory_order_relaxed);
+    if (ticks < next || !next_.compare_exchange_strong(next, ticks + interval_.count(),
+                                                       std::memory_order_relaxed)) {
+      suppressed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  const Clock::duration interval_;
+  std::atomic<Clock::rep> next_{0};
+  std::atomic<std::uint64_t> suppressed_{0};
 };
 
 }  // namespace echod

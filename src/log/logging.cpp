@@ -13,6 +13,10 @@
 namespace echod {
 namespace {
 
+// Set once by init_logging() before any other thread starts, read-only afterwards.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): process-wide, as the logger.
+bool journal_target = false;
+
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
     case LogLevel::kTrace:
@@ -49,6 +53,7 @@ void init_logging(LogTarget target, LogLevel level,
                   const std::optional<std::string>& journal_stream) {
   bool journal = target == LogTarget::kJournal ||
                  (target == LogTarget::kAuto && stderr_is_journal(journal_stream));
+  journal_target = journal;
   std::shared_ptr<spdlog::logger> logger;
   if (journal) {
     // The journal records time, pid and priority itself; the message stays plain.
@@ -63,6 +68,8 @@ void init_logging(LogTarget target, LogLevel level,
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
 }
+
+bool logging_to_journal() { return journal_target; }
 
 void set_log_level(LogLevel level) { spdlog::set_level(to_spdlog(level)); }
 

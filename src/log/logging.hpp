@@ -14,6 +14,9 @@ namespace echod {
 void init_logging(LogTarget target, LogLevel level,
                   const std::optional<std::string>& journal_stream);
 
+// True when init_logging() chose the journal.
+bool logging_to_journal();
+
 // Changes the level at once for every thread (the level is atomic in spdlog).
 void set_log_level(LogLevel level);
 

@@ -38,7 +38,7 @@ ConfigLoadResult load_effective_config(const CommandLine& command_line, bool& us
 
 bool ConfigChanges::any() const {
   return !added_listeners.empty() || !removed_listeners.empty() || log_level || limits ||
-         shutdown_timeout || workers || log_target;
+         shutdown_timeout || metrics || workers || log_target;
 }
 
 ConfigChanges diff_configs(const Config& before, const Config& after) {
@@ -54,6 +54,9 @@ ConfigChanges diff_configs(const Config& before, const Config& after) {
   changes.limits = before.limits != after.limits;
   changes.shutdown_timeout = before.shutdown_timeout != after.shutdown_timeout;
   changes.workers = before.workers != after.workers;
+  // An address given while the endpoint is off changes nothing.
+  changes.metrics = before.metrics.enabled != after.metrics.enabled ||
+                    (after.metrics.enabled && before.metrics.listen != after.metrics.listen);
   return changes;
 }
 
@@ -91,6 +94,12 @@ std::vector<std::string> ConfigChanges::describe(const Config& before, const Con
   if (shutdown_timeout) {
     lines.push_back("shutdown_timeout " + format_duration(before.shutdown_timeout) + " -> " +
                     format_duration(after.shutdown_timeout));
+  }
+  if (metrics) {
+    auto state = [](const MetricsConfig& config) {
+      return config.enabled ? config.listen.to_string() : std::string("off");
+    };
+    lines.push_back("metrics " + state(before.metrics) + " -> " + state(after.metrics));
   }
   return lines;
 }

@@ -21,6 +21,7 @@ struct ConfigChanges {
   bool log_level = false;
   bool limits = false;
   bool shutdown_timeout = false;
+  bool metrics = false;     // the endpoint is restarted on its new address (or stopped)
   bool workers = false;     // needs a restart
   bool log_target = false;  // needs a restart
 

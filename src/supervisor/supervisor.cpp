@@ -11,10 +11,12 @@
 #include <ctime>
 #include <system_error>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "build_info.hpp"
 #include "config/config_loader.hpp"
+#include "log/log_event.hpp"
 #include "log/logging.hpp"
 #include "supervisor/reload.hpp"
 
@@ -175,8 +177,15 @@ void Supervisor::start() {
     throw StartupError("the worker threads did not start (see the errors above)");
   }
   pings_.assign(workers_.size(), 0);
+  std::vector<const WorkerStatus*> statuses;
+  for (const auto& worker : workers_) statuses.push_back(&worker->status());
+  metrics_->set_workers(std::move(statuses));
+  publish_metrics_facts();
+  if (config_.metrics.enabled) use_metrics_server(open_metrics(config_.metrics));
   open_control_socket();
-  spdlog::info("ready: {} worker(s), configuration generation {}", workers_.size(), generation_);
+  log_event(LogEvent::kReady, spdlog::level::info, LogEventFields::of_generation(generation_),
+            fmt::format("ready: {} worker(s), configuration generation {}", workers_.size(),
+                        generation_));
   last_status_ = status_text();
   notifier_.ready(last_status_);
 }
@@ -218,6 +227,42 @@ void Supervisor::open_control_socket() {
         "daemon (SIGHUP still reloads)",
         e.what());
   }
+}
+
+std::unique_ptr<MetricsServer> Supervisor::open_metrics(const MetricsConfig& metrics) const {
+  try {
+    return std::make_unique<MetricsServer>(metrics.listen, metrics_);
+  } catch (const std::system_error& e) {
+    std::string hint = e.code().value() == EADDRINUSE
+                           ? "another process is using this address; choose another port"
+                           : "check the address";
+    throw StartupError("cannot serve metrics on " + metrics.listen.to_string() + ": " + e.what() +
+                       "; " + hint + " in 'metrics.listen'");
+  }
+}
+
+void Supervisor::use_metrics_server(std::unique_ptr<MetricsServer> server) {
+  metrics_server_ = std::move(server);
+  if (!metrics_server_) return;
+  const SocketAddress& address = metrics_server_->address();
+  if (address.is_wildcard()) {
+    spdlog::warn(
+        "serving metrics on {}, a wildcard address: anyone who can reach this host can read "
+        "them; use a loopback address in 'metrics.listen' unless that is intended",
+        address.to_string());
+  }
+  spdlog::info("serving metrics on http://{}/metrics", address.to_string());
+}
+
+void Supervisor::publish_metrics_facts() {
+  DaemonFacts facts;
+  facts.generation = generation_;
+  facts.config_loaded = config_loaded_;
+  facts.started = started_wall_;
+  facts.reloads_ok = reloads_ok_;
+  facts.reloads_failed = reloads_failed_;
+  facts.listeners = listeners_.size();
+  metrics_->publish(facts);
 }
 
 std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
@@ -275,10 +320,13 @@ ReloadOutcome Supervisor::reload() {
   last_reload_errors_.clear();
   auto reject = [this](std::size_t error_count) {
     last_reload_result_ = "failed";
-    spdlog::error(
-        "reload failed with {} error(s); still serving with the previous configuration "
-        "(generation {})",
-        error_count, generation_);
+    ++reloads_failed_;
+    publish_metrics_facts();
+    log_event(LogEvent::kReloadFailed, spdlog::level::err,
+              LogEventFields::of_generation(generation_),
+              fmt::format("reload failed with {} error(s); still serving with the previous "
+                          "configuration (generation {})",
+                          error_count, generation_));
     status_prefix_ = "Reload failed (" + std::to_string(error_count) +
                      " errors, see journal); kept generation " + std::to_string(generation_) + ". ";
     last_status_ = status_text();
@@ -324,6 +372,22 @@ ReloadOutcome Supervisor::reload() {
     last_reload_errors_.emplace_back(e.what());
     return reject(1);
   }
+  // The metrics endpoint too: the new one is bound before the old one stops, so an address
+  // that overlaps the running one is rejected (docs/configuration.md).
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (changes.metrics && next.metrics.enabled && metrics_server_ &&
+      metrics_server_->address() == next.metrics.listen) {
+    changes.metrics = false;  // port 0 before, now the port it got: the same endpoint
+  }
+  if (changes.metrics && next.metrics.enabled) {
+    try {
+      metrics_server = open_metrics(next.metrics);
+    } catch (const StartupError& e) {
+      spdlog::error("{}", e.what());
+      last_reload_errors_.emplace_back(e.what());
+      return reject(1);
+    }
+  }
 
   // Switch.
   std::vector<std::uint64_t> sequences(workers_.size(), 0);
@@ -347,17 +411,25 @@ ReloadOutcome Supervisor::reload() {
     listeners_.erase(it);
     track(post_all([id] { return RemoveListener{id}; }));
   }
+  if (changes.metrics) {
+    if (!metrics_server) spdlog::info("metrics endpoint stopped");
+    use_metrics_server(std::move(metrics_server));
+  }
   std::vector<std::string> described = changes.describe(config_, next);
   if (described.empty()) described.emplace_back("no changes");
   config_ = std::move(next);
   ++generation_;
+  ++reloads_ok_;
+  config_loaded_ = std::chrono::system_clock::now();
+  publish_metrics_facts();
   if (!wait_processed(sequences, kReloadAckTimeout)) {
     spdlog::warn("not every worker confirmed the new configuration within {} s",
                  std::chrono::seconds(kReloadAckTimeout).count());
   }
   std::string summary;
   for (const std::string& line : described) summary += (summary.empty() ? "" : ", ") + line;
-  spdlog::info("configuration reloaded (generation {}): {}", generation_, summary);
+  log_event(LogEvent::kReloadOk, spdlog::level::info, LogEventFields::of_generation(generation_),
+            fmt::format("configuration reloaded (generation {}): {}", generation_, summary));
   status_prefix_.clear();
   last_status_ = status_text();
   notifier_.ready(last_status_);
@@ -393,16 +465,28 @@ DaemonStatus Supervisor::daemon_status() const {
     const WorkerStatus& w = worker->status();
     status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
                               w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
-    for (const auto& rejected : w.rejected_by_reason) status.rejected += rejected.load();
+    for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
+      if (std::uint64_t count = w.rejected_by_reason[i].load(); count > 0) {
+        status.rejected += count;
+        status.rejected_by_reason[std::string(kRejectReasonLabels[i])] += count;
+      }
+    }
+    for (std::size_t i = 1; i < kCloseReasonCount; ++i) {
+      if (std::uint64_t count = w.closed_by_reason[i].load(); count > 0) {
+        status.closed_by_reason[std::string(kCloseReasonLabels[i])] += count;
+      }
+    }
   }
+  if (metrics_server_) status.metrics = metrics_server_->address().to_string();
   return status;
 }
 
 void Supervisor::stop(SignalSet& signals) {
   notifier_.stopping();
   auto deadline = Clock::now() + config_.shutdown_timeout;
-  spdlog::info("stopping: finishing {} connection(s), for at most {}", live_connections(),
-               format_duration(config_.shutdown_timeout));
+  log_event(LogEvent::kStopping, spdlog::level::info, {},
+            fmt::format("stopping: finishing {} connection(s), for at most {}", live_connections(),
+                        format_duration(config_.shutdown_timeout)));
   post_all([deadline] { return Drain{deadline}; });
   bool forced = false;
   auto all_finished = [this] {
@@ -435,8 +519,11 @@ void Supervisor::stop(SignalSet& signals) {
   for (auto& worker : workers_) worker->join();
   std::uint64_t accepted = 0;
   for (auto& worker : workers_) accepted += worker->status().accepted_total.load();
+  metrics_server_.reset();  // no scrape may read the workers' counters any more
+  metrics_->set_workers({});
   workers_.clear();
-  spdlog::info("stopped after serving {} connection(s)", accepted);
+  log_event(LogEvent::kStopped, spdlog::level::info, {},
+            fmt::format("stopped after serving {} connection(s)", accepted));
 }
 
 void Supervisor::on_tick() {
@@ -525,8 +612,17 @@ std::string Supervisor::status_text() const {
     addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
   }
   if (addresses.empty()) addresses = "no address";
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;
+  for (const auto& worker : workers_) {
+    accepted += worker->status().accepted_total.load();
+    for (const auto& count : worker->status().rejected_by_reason) refused += count.load();
+  }
+  // Kept to one line for `systemctl status`; `echod --status` has the rest.
   return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
-         " workers; " + std::to_string(live_connections()) + " connections";
+         " workers; " + std::to_string(live_connections()) + " connections (" +
+         std::to_string(accepted) + " accepted, " + std::to_string(refused) +
+         " refused); generation " + std::to_string(generation_);
 }
 
 }  // namespace echod

@@ -13,6 +13,8 @@
 #include "control/control_socket.hpp"
 #include "control/daemon_status.hpp"
 #include "event/wakeup_event.hpp"
+#include "metrics/metrics_collector.hpp"
+#include "metrics/metrics_server.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/signal_set.hpp"
 #include "supervisor/systemd_notifier.hpp"
@@ -53,6 +55,10 @@ class Supervisor {
 
   void start();
   void open_control_socket();
+  // Opens the metrics endpoint, or throws StartupError naming the address.
+  [[nodiscard]] std::unique_ptr<MetricsServer> open_metrics(const MetricsConfig& metrics) const;
+  void use_metrics_server(std::unique_ptr<MetricsServer> server);
+  void publish_metrics_facts();
   void adopt_inherited_listeners();
   // Registers a listen address whose sockets (one per worker) are open, and gives each worker
   // its socket. Returns each worker's command sequence number.
@@ -84,6 +90,9 @@ class Supervisor {
   WakeupEvent wakeup_;                              // workers -> supervisor
   Admission admission_;  // shared by the workers; declared first so that it outlives them
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Declared after workers_: the endpoint reads their counters, so it must stop first.
+  std::shared_ptr<MetricsCollector> metrics_ = std::make_shared<MetricsCollector>();
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::vector<ListenerGroup> listeners_;
   std::uint32_t next_listener_id_ = 1;
   unsigned inherited_listeners_ = 0;  // socket activation: the fds systemd passed
@@ -93,6 +102,10 @@ class Supervisor {
   std::string last_status_;
   std::optional<ControlSocket> control_;
   const Clock::time_point started_ = Clock::now();
+  const std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
+  std::chrono::system_clock::time_point config_loaded_ = started_wall_;
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
   std::string last_reload_result_ = "none";
   std::string last_reload_time_;
   std::vector<std::string> last_reload_errors_;

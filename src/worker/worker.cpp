@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "log/log_event.hpp"
 #include "sys/socket_address.hpp"
 #include "sys/system_error.hpp"
 
@@ -53,8 +55,46 @@ RejectReason reject_reason(Admission::Verdict verdict) {
   }
 }
 
+// Refusals are logged at most once a second per reason for the whole process, however many
+// workers refuse: a flood of refused connections must not flood the journal (nor trip its own
+// rate limit, which would drop other messages too).
+SharedLogLimiter& reject_log(RejectReason reason) {
+  static std::array<SharedLogLimiter, kRejectReasonCount> limiters;
+  return limiters.at(static_cast<std::size_t>(reason));
+}
+
+std::string_view errno_name(int error) {
+  switch (error) {
+    case EMFILE:
+      return "EMFILE";
+    case ENFILE:
+      return "ENFILE";
+    case ENOBUFS:
+      return "ENOBUFS";
+    case ENOMEM:
+      return "ENOMEM";
+    default:
+      return "other";
+  }
+}
+
 bool is_resource_exhaustion(int error) {
   return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+AcceptErrorClass accept_error_class(int error) {
+  switch (error) {
+    case EMFILE:
+    case ENFILE:
+      return AcceptErrorClass::kFdLimit;
+    case ENOBUFS:
+    case ENOMEM:
+      return AcceptErrorClass::kMemory;
+    case ECONNABORTED:
+      return AcceptErrorClass::kAborted;
+    default:
+      return AcceptErrorClass::kOther;
+  }
 }
 
 }  // namespace
@@ -299,7 +339,10 @@ bool Worker::accept_one(Listener& listener) {
   if (fd < 0) {
     int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) return false;
-    if (error == EINTR || error == ECONNABORTED) return true;
+    if (error == EINTR) return true;
+    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(accept_error_class(error))],
+                      1);
+    if (error == ECONNABORTED) return true;
     std::uint64_t suppressed = 0;
     if (is_resource_exhaustion(error)) {
       // Without a pause the listener would stay readable and the loop would spin.
@@ -307,11 +350,13 @@ bool Worker::accept_one(Listener& listener) {
       listener.paused_until = Clock::now() + kAcceptPause;
       WorkerStatus::add(status_.accept_pauses, 1);
       if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
-        spdlog::critical(
-            "worker {}: accept on {}: {}; pausing accepts for {} ms, existing connections are "
-            "still served (suppressed {}); raise LimitNOFILE or lower limits.max_connections",
-            index_, listener.socket.address().to_string(), errno_text(error), kAcceptPause.count(),
-            suppressed);
+        std::string bound = listener.socket.address().to_string();
+        log_event(LogEvent::kFdExhaustion, spdlog::level::critical,
+                  {index_, bound, std::string(errno_name(error)), std::nullopt},
+                  fmt::format("worker {}: accept on {}: {}; pausing accepts for {} ms, existing "
+                              "connections are still served (suppressed {}); raise LimitNOFILE "
+                              "or lower limits.max_connections",
+                              index_, bound, errno_text(error), kAcceptPause.count(), suppressed));
       }
       return false;
     }
@@ -325,13 +370,13 @@ bool Worker::accept_one(Listener& listener) {
   UniqueFd client(fd);
   SocketAddress peer = SocketAddress::from_sockaddr(address, length);
   if (!settings_.limits.access.permits(peer)) {
-    reject(std::move(client), RejectReason::kAccessDenied, peer);
+    reject(std::move(client), RejectReason::kAccessDenied, peer, listener);
     return true;
   }
   PeerKey key = PeerKey::of(peer);
   auto now = Clock::now();
   if (auto verdict = admission_.admit(key, now); verdict != Admission::Verdict::kAdmit) {
-    reject(std::move(client), reject_reason(verdict), peer);
+    reject(std::move(client), reject_reason(verdict), peer, listener);
     return true;
   }
   std::uint64_t token = connections_.insert(Connection(std::move(client), key, ticks(now)));
@@ -352,14 +397,18 @@ bool Worker::accept_one(Listener& listener) {
 }
 
 // Closes a connection the limits do not allow, at once: it is never left in the queue.
-void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& peer) {
+void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
+                    const Listener& listener) {
   client.reset();
   auto index = static_cast<std::size_t>(reason);
   WorkerStatus::add(status_.rejected_by_reason[index], 1);
   std::uint64_t suppressed = 0;
-  if (reject_log_[index].allow(Clock::now(), suppressed)) {
-    spdlog::warn("worker {}: refused a connection from {}: {} (suppressed {})", index_,
-                 peer.host_string(), to_string(reason), suppressed);
+  if (reject_log(reason).allow(Clock::now(), suppressed)) {
+    log_event(LogEvent::kLimitFired, spdlog::level::warn,
+              {index_, listener.socket.address().to_string(),
+               std::string(kRejectReasonLabels[index]), std::nullopt},
+              fmt::format("worker {}: refused a connection from {}: {} (suppressed {})", index_,
+                          peer.host_string(), to_string(reason), suppressed));
   }
 }
 

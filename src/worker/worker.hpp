@@ -67,7 +67,8 @@ class Worker {
   void on_listener_ready(Listener& listener);
   bool accept_one(Listener& listener);
   void close_listener(Listener& listener);
-  void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer);
+  void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
+              const Listener& listener);
   void on_connection_ready(std::uint64_t token, std::uint32_t events);
   void expire_connections(Clock::time_point now);
   void kick_draining(Clock::time_point now);
@@ -105,7 +106,6 @@ class Worker {
   LogLimiter accept_error_log_;
   LogLimiter accept_exhausted_log_;
   LogLimiter connection_error_log_;
-  std::array<LogLimiter, kRejectReasonCount> reject_log_;
 };
 
 }  // namespace echod

@@ -3,13 +3,22 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <string_view>
+
+#include "net/connection.hpp"
 
 namespace echod {
 
 enum class RejectReason : std::uint8_t { kMaxConnections, kMaxPerIp, kAcceptRate, kAccessDenied };
 inline constexpr std::size_t kRejectReasonCount = 4;
 
-// What a worker publishes about itself. Written only by the worker's thread (plain relaxed
+// accept() failures by errno class: the process or system ran out of fds (EMFILE, ENFILE), out
+// of memory (ENOBUFS, ENOMEM), the client gave up before accept (ECONNABORTED), anything else.
+enum class AcceptErrorClass : std::uint8_t { kFdLimit, kMemory, kAborted, kOther };
+inline constexpr std::size_t kAcceptErrorClassCount = 4;
+
+// What a worker publishes about itself: the one set of counters behind `echod --status`,
+// STATUS= and the Prometheus metrics. Written only by the worker's thread (plain relaxed
 // stores: one writer, no read-modify-write needed), read by the supervisor at any time. Each
 // worker has its own, on its own cache line, so counting costs the hot path no shared writes.
 struct alignas(64) WorkerStatus {
@@ -23,9 +32,11 @@ struct alignas(64) WorkerStatus {
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   // Indexed by CloseReason.
-  std::array<std::atomic<std::uint64_t>, 9> closed_by_reason{};
+  std::array<std::atomic<std::uint64_t>, kCloseReasonCount> closed_by_reason{};
   // Connections refused right after accept, indexed by RejectReason.
-  std::array<std::atomic<std::uint64_t>, 4> rejected_by_reason{};
+  std::array<std::atomic<std::uint64_t>, kRejectReasonCount> rejected_by_reason{};
+  // Indexed by AcceptErrorClass.
+  std::array<std::atomic<std::uint64_t>, kAcceptErrorClassCount> accept_errors{};
   std::atomic<std::uint64_t> accept_pauses{0};  // fd/memory exhaustion pauses
 
   // For the owning worker: adds without a locked instruction (single writer).
@@ -33,5 +44,15 @@ struct alignas(64) WorkerStatus {
     counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
 };
+
+// Names of the counters' indexes for `echod --status` and the metrics' `reason`/`class` labels;
+// stable, since dashboards and alerts match on them. closed_by_reason[kNone] is never counted.
+inline constexpr std::array<std::string_view, kCloseReasonCount> kCloseReasonLabels{
+    "none",    "client_close", "reset",     "error", "shutdown", "shutdown_timeout",
+    "stopped", "idle_timeout", "send_stall"};
+inline constexpr std::array<std::string_view, kRejectReasonCount> kRejectReasonLabels{
+    "max_connections", "max_connections_per_ip", "accept_rate", "access_denied"};
+inline constexpr std::array<std::string_view, kAcceptErrorClassCount> kAcceptErrorLabels{
+    "fd_limit", "memory", "aborted", "other"};
 
 }  // namespace echod

@@ -26,7 +26,9 @@ TEST(ReadinessTest, ReadyMeansAcceptingAndStatusNamesTheAddress) {
   const std::string& ready = daemon.notifications().back();
   std::string status = notification_field(ready, "STATUS").value_or("");
   std::string address = daemon.endpoints().at(0).to_string();
-  EXPECT_EQ(status, "Serving " + address + " with 2 workers; 0 connections") << ready;
+  EXPECT_EQ(status, "Serving " + address +
+                        " with 2 workers; 0 connections (0 accepted, 0 refused); generation 1")
+      << ready;
   EXPECT_NE(daemon.port(), 0);
   std::string log = daemon.log_text();
   EXPECT_NE(log.find("listening on " + address + " (2 socket(s))"), std::string::npos) << log;

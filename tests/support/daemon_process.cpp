@@ -117,6 +117,7 @@ std::string DaemonConfig::yaml() const {
     for (const std::string& line : extra_limits) out << "  " << line << "\n";
   }
   if (!shutdown_timeout.empty()) out << "shutdown_timeout: " << shutdown_timeout << "\n";
+  if (!metrics_listen.empty()) out << "metrics:\n  listen: \"" << metrics_listen << "\"\n";
   return out.str();
 }
 

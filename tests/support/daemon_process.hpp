@@ -53,6 +53,8 @@ struct DaemonConfig {
   std::string shutdown_timeout;    // e.g. "1s"; omitted when empty
   // More "key: value" lines under limits:, e.g. "idle_timeout: 1s".
   std::vector<std::string> extra_limits;
+  // metrics.listen, e.g. "127.0.0.1:0"; no metrics section when empty.
+  std::string metrics_listen;
 
   // Lifts the per-address connection and accept-rate limits: every test client comes from
   // 127.0.0.1, and some tests open hundreds of connections at once.

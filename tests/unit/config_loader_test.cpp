@@ -83,7 +83,48 @@ TEST(ConfigLoaderTest, FullFixtureSetsEverySetting) {
   EXPECT_THAT(config.limits.access.allow,
               ElementsAre(network("10.0.0.0/8"), network("2001:db8::/32")));
   EXPECT_THAT(config.limits.access.deny, ElementsAre(network("10.1.2.3")));
+  EXPECT_TRUE(config.metrics.enabled);
+  EXPECT_EQ(config.metrics.listen, address("127.0.0.1:9100"));
   EXPECT_EQ(config.shutdown_timeout, 1h);
+}
+
+TEST(ConfigLoaderTest, MetricsAreOffUnlessEnabledOrGivenAnAddress) {
+  EXPECT_FALSE(Config{}.metrics.enabled);
+  EXPECT_EQ(Config{}.metrics.listen, address("127.0.0.1:9707"));
+  Config enabled = parse_ok("metrics:\n  enabled: true\n");
+  EXPECT_TRUE(enabled.metrics.enabled);
+  EXPECT_EQ(enabled.metrics.listen, address("127.0.0.1:9707"));
+  Config listen = parse_ok("metrics: {listen: \"127.0.0.1:0\"}\n");
+  EXPECT_TRUE(listen.metrics.enabled);
+  EXPECT_EQ(listen.metrics.listen, address("127.0.0.1:0"));
+  Config off = parse_ok("metrics:\n  listen: \"127.0.0.1:9100\"\n  enabled: false\n");
+  EXPECT_FALSE(off.metrics.enabled);
+  EXPECT_FALSE(parse_ok("metrics:\n").metrics.enabled);
+}
+
+TEST(ConfigLoaderTest, BadMetricsFixture) {
+  EXPECT_THAT(
+      fixture_errors("bad_metrics.yaml"),
+      ElementsAre("bad_metrics.yaml:3:12: metrics.enabled: 'yes please' is not true or false",
+                  "bad_metrics.yaml:4:11: metrics.listen: port 70000 is out of range 0-65535"));
+}
+
+TEST(ConfigLoaderTest, MetricsAddressMustBeIpv4AndApartFromTheEchoPorts) {
+  EXPECT_THAT(lines_of(parse_config("metrics:\n  listen: \"[::1]:9707\"\n", "t.yaml")),
+              ElementsAre("t.yaml:2:11: metrics.listen: '[::1]:9707': the metrics endpoint needs "
+                          "an IPv4 address, e.g. \"127.0.0.1:9707\""));
+  // listen: comes after metrics: here; the check runs once the whole file is read.
+  EXPECT_THAT(lines_of(parse_config("metrics: {listen: \"*:9707\"}\nlisten: [\"127.0.0.1:9707\"]\n",
+                                    "t.yaml")),
+              ElementsAre("t.yaml:1:19: metrics.listen: 0.0.0.0:9707 overlaps listen address "
+                          "127.0.0.1:9707; choose another port"));
+  EXPECT_THAT(lines_of(parse_config("metrics: [\"127.0.0.1:9707\"]\n", "t.yaml")),
+              ElementsAre("t.yaml:1:10: metrics: expected a mapping with the keys enabled, listen, "
+                          "not a list"));
+  // Port 0 never overlaps, and an IPv6 echo listener is IPv6-only.
+  EXPECT_TRUE(parse_ok("listen: [\"127.0.0.1:0\", \"[::]:9707\"]\nmetrics: {listen: "
+                       "\"127.0.0.1:9707\"}\n")
+                  .metrics.enabled);
 }
 
 TEST(ConfigLoaderTest, MinimalFixtureKeepsEveryOtherDefault) {
@@ -242,7 +283,7 @@ TEST(ConfigLoaderTest, MultipleErrorsFixtureReportsEveryErrorInFileOrder) {
           "multiple_errors.yaml:17:19: shutdown_timeout: '10' has no unit; durations need one of "
           "ms, s, m, h, e.g. '10s'",
           "multiple_errors.yaml:18:1: threads: unknown key; expected one of listen, workers, log, "
-          "limits, shutdown_timeout"));
+          "limits, metrics, shutdown_timeout"));
 }
 
 TEST(ConfigLoaderTest, SyntaxErrorFixture) {
@@ -452,7 +493,7 @@ TEST(ConfigLoaderTest, ListsTheFirstHundredErrorsAndCountsTheRest) {
   ASSERT_EQ(result.errors.size(), kMaxConfigErrors + 1);
   EXPECT_EQ(result.errors[0].to_string(),
             "t.yaml:1:1: key_number_0_with_a_long_name: unknown key; expected one of listen, "
-            "workers, log, limits, shutdown_timeout");
+            "workers, log, limits, metrics, shutdown_timeout");
   EXPECT_EQ(result.errors[99].line, 100);
   EXPECT_THAT(result.errors.back().to_string(),
               ::testing::MatchesRegex("t.yaml: [0-9]+ more errors not shown"));
@@ -543,6 +584,9 @@ TEST(FormatConfigTest, DefaultsAsYaml) {
             "  access:\n"
             "    allow: []\n"
             "    deny: []\n"
+            "metrics:\n"
+            "  enabled: false\n"
+            "  listen: \"127.0.0.1:9707\"\n"
             "shutdown_timeout: 10s\n");
 }
 
@@ -557,6 +601,7 @@ TEST(FormatConfigTest, RoundTrips) {
   odd.limits.send_stall_timeout = 0ms;
   odd.limits.access.deny = {network("::/0"), network("192.0.2.0/24")};
   odd.shutdown_timeout = 61s;
+  odd.metrics = {true, address("0.0.0.0:0")};
   for (const Config& config : {Config{}, load_fixture("full.yaml"), odd}) {
     const std::string text = format_config(config);
     ConfigLoadResult result = parse_config(text, "formatted");

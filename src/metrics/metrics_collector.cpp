@@ -1,0 +1,146 @@
+#include "metrics/metrics_collector.hpp"
+
+#include <string>
+#include <utility>
+
+#include "build_info.hpp"
+
+namespace echod {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+double seconds_since_epoch(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+void add_sample(MetricFamily& family, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  if (family.type == MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(std::move(metric));
+}
+
+MetricFamily gauge(std::string name, std::string help, double value) {
+  MetricFamily result = family(std::move(name), std::move(help), MetricType::Gauge);
+  add_sample(result, value);
+  return result;
+}
+
+MetricFamily counter(std::string name, std::string help, std::uint64_t value) {
+  MetricFamily result = family(std::move(name), std::move(help), MetricType::Counter);
+  add_sample(result, static_cast<double>(value));
+  return result;
+}
+
+// A counter with one sample per label value, from per-worker arrays summed over the workers.
+template <std::size_t N>
+MetricFamily labelled_counter(std::string name, std::string help, const std::string& label,
+                              const std::array<std::string_view, N>& values,
+                              const std::array<std::uint64_t, N>& totals, std::size_t first = 0) {
+  MetricFamily result = family(std::move(name), std::move(help), MetricType::Counter);
+  for (std::size_t i = first; i < N; ++i) {
+    add_sample(result, static_cast<double>(totals[i]), {{label, std::string(values[i])}});
+  }
+  return result;
+}
+
+template <std::size_t N>
+void sum_into(std::array<std::uint64_t, N>& totals,
+              const std::array<std::atomic<std::uint64_t>, N>& counters) {
+  for (std::size_t i = 0; i < N; ++i) totals[i] += counters[i].load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void MetricsCollector::publish(const DaemonFacts& facts) {
+  MutexLock lock(mutex_);
+  facts_ = facts;
+}
+
+void MetricsCollector::set_workers(std::vector<const WorkerStatus*> workers) {
+  MutexLock lock(mutex_);
+  workers_ = std::move(workers);
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  MutexLock lock(mutex_);
+  std::vector<MetricFamily> families;
+
+  MetricFamily build = family(
+      "echod_build_info", "Version and commit of the running echod; always 1", MetricType::Gauge);
+  add_sample(build, 1, {{"version", build_info::kVersion}, {"commit", build_info::kCommit}});
+  families.push_back(std::move(build));
+  families.push_back(gauge("echod_start_time_seconds", "When echod started, in Unix time",
+                           seconds_since_epoch(facts_.started)));
+  families.push_back(
+      gauge("echod_config_generation",
+            "Configuration generation in force: 1 at start, +1 per successful reload",
+            static_cast<double>(facts_.generation)));
+  families.push_back(gauge("echod_config_load_timestamp_seconds",
+                           "When the configuration in force was loaded, in Unix time",
+                           seconds_since_epoch(facts_.config_loaded)));
+  MetricFamily reloads =
+      family("echod_reloads_total", "Configuration reloads by result", MetricType::Counter);
+  add_sample(reloads, static_cast<double>(facts_.reloads_ok), {{"result", "ok"}});
+  add_sample(reloads, static_cast<double>(facts_.reloads_failed), {{"result", "failed"}});
+  families.push_back(std::move(reloads));
+  families.push_back(
+      gauge("echod_workers", "Worker threads", static_cast<double>(workers_.size())));
+  families.push_back(gauge("echod_listeners", "Listen addresses accepting connections",
+                           static_cast<double>(facts_.listeners)));
+
+  MetricFamily open =
+      family("echod_connections_open", "Open client connections, per worker", MetricType::Gauge);
+  std::uint64_t accepted = 0;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t pauses = 0;
+  std::array<std::uint64_t, kCloseReasonCount> closed{};
+  std::array<std::uint64_t, kRejectReasonCount> rejected{};
+  std::array<std::uint64_t, kAcceptErrorClassCount> accept_errors{};
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    const WorkerStatus& worker = *workers_[i];
+    add_sample(open, static_cast<double>(worker.connections.load(std::memory_order_relaxed)),
+               {{"worker", std::to_string(i)}});
+    accepted += worker.accepted_total.load(std::memory_order_relaxed);
+    received += worker.bytes_received.load(std::memory_order_relaxed);
+    sent += worker.bytes_sent.load(std::memory_order_relaxed);
+    pauses += worker.accept_pauses.load(std::memory_order_relaxed);
+    sum_into(closed, worker.closed_by_reason);
+    sum_into(rejected, worker.rejected_by_reason);
+    sum_into(accept_errors, worker.accept_errors);
+  }
+  families.push_back(std::move(open));
+  families.push_back(counter("echod_connections_accepted_total",
+                             "Client connections accepted and admitted", accepted));
+  // Index 0 (CloseReason::kNone) is not a way to close.
+  families.push_back(labelled_counter("echod_connections_closed_total",
+                                      "Client connections closed, by reason", "reason",
+                                      kCloseReasonLabels, closed, 1));
+  families.push_back(labelled_counter("echod_connections_rejected_total",
+                                      "Connections refused right after accept, by limit", "reason",
+                                      kRejectReasonLabels, rejected));
+  families.push_back(
+      counter("echod_received_bytes_total", "Bytes received from clients", received));
+  families.push_back(counter("echod_sent_bytes_total", "Bytes echoed back to clients", sent));
+  families.push_back(labelled_counter("echod_accept_errors_total",
+                                      "accept() failures, by errno class", "class",
+                                      kAcceptErrorLabels, accept_errors));
+  families.push_back(counter("echod_accept_pauses_total",
+                             "Accept pauses after running out of file descriptors or memory",
+                             pauses));
+  return families;
+}
+
+}  // namespace echod

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "sys/mutex.hpp"
+#include "worker/worker_status.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+namespace echod {
+
+// What the supervisor knows and the workers do not: published after start and after every
+// reload, read at scrape time.
+struct DaemonFacts {
+  std::uint64_t generation = 0;
+  std::chrono::system_clock::time_point config_loaded{};  // last successful load
+  std::chrono::system_clock::time_point started{};
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+  std::size_t listeners = 0;  // listen addresses
+};
+
+// The Prometheus view of the daemon, built at scrape time: the workers' own counters
+// (WorkerStatus, written by each worker alone with relaxed stores) are read and summed here, so
+// that counting costs the workers nothing but their own stores, and a scrape never waits for a
+// worker nor makes one wait.
+//
+// Thread contract: Collect() runs on the HTTP server's threads; publish() and set_workers() on
+// the supervisor's. The workers' statuses must stay alive until set_workers() replaced them.
+class MetricsCollector final : public prometheus::Collectable {
+ public:
+  void publish(const DaemonFacts& facts);
+  void set_workers(std::vector<const WorkerStatus*> workers);
+
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  mutable Mutex mutex_;
+  DaemonFacts facts_ ECHOD_GUARDED_BY(mutex_);
+  std::vector<const WorkerStatus*> workers_ ECHOD_GUARDED_BY(mutex_);
+};
+
+}  // namespace echod
