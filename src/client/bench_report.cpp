@@ -1,7 +1,8 @@
 #include "client/bench_report.hpp"
 
-#include <cstdio>
 #include <string>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -38,11 +39,7 @@ Rates rates(const BenchResult& result) {
           requests > 0 ? cpu / requests * 1e6 : 0.0};
 }
 
-std::string fixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
-  return text;
-}
+std::string fixed(double value, int decimals) { return fmt::format("{:.{}f}", value, decimals); }
 
 }  // namespace
 

@@ -1,15 +1,16 @@
 #include "client/bench_runner.hpp"
 
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <csignal>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "client/bench_worker.hpp"
 #include "sys/system_error.hpp"
@@ -68,16 +69,14 @@ class BlockedSignals {
 void print_live_line(std::ostream& out, double elapsed_s, double interval_s,
                      const LiveStats::Snapshot& delta, std::uint64_t total_errors,
                      std::uint64_t total_connects) {
-  char line[200];
   double interval = std::max(interval_s, 1e-9);
-  std::snprintf(line, sizeof(line),
-                "%7.1f s  %10.0f req/s  %9.2f MB/s  p99 %9.1f us  errors %llu  connections %llu",
-                elapsed_s, static_cast<double>(delta.requests) / interval,
-                static_cast<double>(delta.bytes) / interval / 1e6,
-                static_cast<double>(delta.latency.percentile(99.0)) / 1e3,
-                static_cast<unsigned long long>(total_errors),
-                static_cast<unsigned long long>(total_connects));
-  out << line << std::endl;
+  out << fmt::format(
+             "{:7.1f} s  {:10.0f} req/s  {:9.2f} MB/s  p99 {:9.1f} us  errors {}  connections {}",
+             elapsed_s, static_cast<double>(delta.requests) / interval,
+             static_cast<double>(delta.bytes) / interval / 1e6,
+             static_cast<double>(delta.latency.percentile(99.0)) / 1e3, total_errors,
+             total_connects)
+      << std::endl;
 }
 
 }  // namespace

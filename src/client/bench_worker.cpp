@@ -8,8 +8,8 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
+
+#include <fmt/format.h>
 
 #include "sys/system_error.hpp"
 
@@ -27,12 +27,8 @@ std::int64_t now_ns() {
       .count();
 }
 
-std::string errno_text(int error) { return std::strerror(error); }
-
 std::string seconds_text(std::int64_t ns) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%g s", static_cast<double>(ns) / 1e9);
-  return text;
+  return fmt::format("{:g} s", static_cast<double>(ns) / 1e9);
 }
 
 }  // namespace

@@ -55,16 +55,6 @@ std::uint32_t ipv4_host_order(const SocketAddress& address) {
   return ntohl(sin.sin_addr.s_addr);
 }
 
-SocketAddress ipv4_address(std::uint32_t host_order) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(host_order);
-  sockaddr_storage storage{};
-  std::memcpy(&storage, &sin, sizeof(sin));
-  // sockaddr_storage is the one type the socket API lets every sockaddr alias.
-  return SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&storage), sizeof(sin));
-}
-
 SocketAddress parse_source_address(std::string_view text) { return make_server_address(text, "0"); }
 
 po::options_description stream_description() {
@@ -255,7 +245,7 @@ std::vector<SocketAddress> parse_source_range(std::string_view text) {
         throw UsageError("--source-range: more than 65536 addresses");
       }
       for (std::uint64_t a = low; a <= high; ++a) {
-        result.push_back(ipv4_address(static_cast<std::uint32_t>(a)));
+        result.push_back(SocketAddress::from_ipv4(static_cast<std::uint32_t>(a), 0));
       }
     }
     if (comma == text.size()) break;

@@ -8,11 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <span>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "sys/system_error.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace echod::client {
@@ -25,8 +26,6 @@ constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kMaxInFlight = 1024 * 1024;
 // Longest wait for the server's FIN after ours, once everything was echoed.
 constexpr Nanoseconds kCloseGrace = std::chrono::seconds(2);
-
-std::string errno_text(int error) { return std::strerror(error); }
 
 // Bytes read from input and not yet echoed: [0, sent_) went to the server, the rest waits.
 class InFlight {
@@ -62,11 +61,7 @@ class InFlight {
   std::size_t sent_ = 0;
 };
 
-std::string hex_byte(unsigned char byte) {
-  char text[8];
-  std::snprintf(text, sizeof(text), "0x%02x", byte);
-  return text;
-}
+std::string hex_byte(unsigned char byte) { return fmt::format("0x{:02x}", byte); }
 
 // Blocking write of all of `bytes`, also to an fd someone left non-blocking.
 bool write_all(int fd, std::span<const unsigned char> bytes, int& error) {
@@ -168,18 +163,16 @@ class Session {
     return std::nullopt;
   }
 
-  SessionOutcome connect_failed(int error) const {
+  [[nodiscard]] SessionOutcome connect_failed(int error) const {
     return {kExitSystemError,
             "connect to " + options_.server.to_string() + ": " + errno_text(error)};
   }
 
-  SessionOutcome timed_out() const {
+  [[nodiscard]] SessionOutcome timed_out() const {
     auto seconds = std::chrono::duration<double>(options_.timeout).count();
-    char text[32];
-    std::snprintf(text, sizeof(text), "%g", seconds);
-    return {kExitEchoError, "timed out after " + std::string(text) + " s waiting for the echo of " +
-                                std::to_string(in_flight_.size()) + " bytes at byte offset " +
-                                std::to_string(echoed_)};
+    return {kExitEchoError, fmt::format("timed out after {:g} s waiting for the echo of {} bytes "
+                                        "at byte offset {}",
+                                        seconds, in_flight_.size(), echoed_)};
   }
 
   std::optional<SessionOutcome> receive(std::span<unsigned char> buffer) {

@@ -11,8 +11,8 @@
 namespace echod::client {
 
 struct StreamError {
-  ErrorKind kind;
-  std::uint64_t offset;                         // stream offset of the first wrong byte
+  ErrorKind kind{};
+  std::uint64_t offset = 0;                     // stream offset of the first wrong byte
   std::optional<StreamPattern::Origin> origin;  // where the wrong bytes really came from
   std::uint64_t excess_bytes = 0;  // kExcess/kDuplication past the end of what was sent
 
@@ -38,8 +38,8 @@ class StreamVerifier {
   [[nodiscard]] std::uint64_t outstanding() const { return sent_ - received_; }
 
  private:
-  StreamError classify(std::span<const unsigned char> wrong, std::uint64_t offset,
-                       std::uint64_t id_limit) const;
+  [[nodiscard]] StreamError classify(std::span<const unsigned char> wrong, std::uint64_t offset,
+                                     std::uint64_t id_limit) const;
 
   StreamPattern pattern_;
   std::uint64_t sent_ = 0;

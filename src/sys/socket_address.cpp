@@ -104,6 +104,16 @@ SocketAddress SocketAddress::from_sockaddr(const sockaddr* addr, socklen_t lengt
   return result;
 }
 
+SocketAddress SocketAddress::from_ipv4(std::uint32_t host_order_address, std::uint16_t port) {
+  SocketAddress result;
+  auto* sin = reinterpret_cast<sockaddr_in*>(&result.storage_);
+  sin->sin_family = AF_INET;
+  sin->sin_addr.s_addr = htonl(host_order_address);
+  sin->sin_port = htons(port);
+  result.length_ = sizeof(sockaddr_in);
+  return result;
+}
+
 SocketAddress SocketAddress::local_of(int fd) {
   SocketAddress result;
   result.length_ = sizeof(result.storage_);

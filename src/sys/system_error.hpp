@@ -17,14 +17,14 @@ namespace echod {
   throw std::system_error(error, std::generic_category(), what);
 }
 
-// Calls `fn` again while it fails with EINTR. For blocking calls on setup paths only; the event
-// loop never blocks anywhere but in epoll_wait().
 // strerror() for any thread (std::strerror may share one buffer between threads).
 inline std::string errno_text(int error) {
   char buffer[128];
   return ::strerror_r(error, buffer, sizeof(buffer));  // GNU: returns the text's address
 }
 
+// Calls `fn` again while it fails with EINTR. For blocking calls on setup paths only; the event
+// loop never blocks anywhere but in epoll_wait().
 template <typename Fn>
 auto retry_on_eintr(Fn&& fn) {
   for (;;) {

@@ -168,21 +168,56 @@ TEST(ConfigHostileInputTest, NulBytesAreRejected) {
 }
 
 TEST(ConfigHostileInputTest, HugeNumbersAreRejected) {
-  EXPECT_THAT(rejected("workers: 99999999999999999999999999\n"), HasSubstr("workers: "));
+  EXPECT_THAT(rejected("workers: 99999999999999999999999999\n"),
+              HasSubstr("hostile.yaml:1:10: workers: 99999999999999999999999999 is out of range"));
   EXPECT_THAT(rejected("limits:\n  io_buffer: 18446744073709551616\n"),
-              HasSubstr("limits.io_buffer: "));
+              HasSubstr("limits.io_buffer: '18446744073709551616' is too large"));
   EXPECT_THAT(rejected("limits:\n  max_pending_output: 9223372036854775808KiB\n"),
-              HasSubstr("limits.max_pending_output: "));
+              HasSubstr("limits.max_pending_output: '9223372036854775808KiB' is too large"));
   EXPECT_THAT(rejected("limits:\n  max_connections: 1e309\n"),
-              HasSubstr("limits.max_connections: "));
+              HasSubstr("limits.max_connections: '1e309' is not a whole number"));
   EXPECT_THAT(rejected("limits:\n  max_connections: 4294967297\n"),
-              HasSubstr("limits.max_connections: "));
+              HasSubstr("limits.max_connections: 4294967297 is out of range"));
   EXPECT_THAT(rejected("limits:\n  idle_timeout: 99999999999999999999s\n"),
-              HasSubstr("limits.idle_timeout: "));
-  EXPECT_THAT(rejected("shutdown_timeout: -9223372036854775808ms\n"),
-              HasSubstr("shutdown_timeout: "));
-  EXPECT_THAT(rejected("listen: [\"127.0.0.1:99999999999999999999\"]\n"), HasSubstr("listen[0]: "));
-  EXPECT_THAT(rejected("workers: " + std::string(100'000, '9') + "\n"), HasSubstr("workers: "));
+              HasSubstr("limits.idle_timeout: '99999999999999999999s' is too large"));
+  EXPECT_THAT(
+      rejected("shutdown_timeout: -9223372036854775808ms\n"),
+      HasSubstr("shutdown_timeout: '-9223372036854775808ms': a duration cannot be negative"));
+  EXPECT_THAT(rejected("listen: [\"127.0.0.1:99999999999999999999\"]\n"),
+              HasSubstr("listen[0]: port 99999999999999999999 is out of range 0-65535"));
+  EXPECT_THAT(rejected("workers: " + std::string(100'000, '9') + "\n"),
+              HasSubstr("9 is out of range"));
+}
+
+// The hostile seeds of the fuzz corpus (tests/fuzz/corpus/config), read from their files as the
+// daemon reads them: each is rejected with the error its shape must produce, at its position.
+TEST(ConfigHostileInputTest, HostileCorpusSeedsAreRejectedWithAClearError) {
+  struct Seed {
+    const char* file;
+    const char* error;  // the first error: "LINE:COLUMN: message"
+  };
+  const Seed seeds[] = {
+      {"deep_flow_10k.yaml", "1:72: nesting is deeper than 64 levels"},
+      {"deep_flow_mapping_10k.yaml", "1:257: nesting is deeper than 64 levels"},
+      {"deep_block_sequence_10k.yaml", "1:129: nesting is deeper than 64 levels"},
+      {"deep_block.yaml", "65:129: nesting is deeper than 64 levels"},
+      {"alias_bomb.yaml", "1:5: anchors and aliases are not supported (&a0)"},
+      {"non_utf8.yaml", "2:6: invalid UTF-8 byte 0xff; the file must be UTF-8 text (and 2 more)"},
+      {"nul_bytes.yaml", "1:11: control character 0x00 (NUL); the file must be UTF-8 text"},
+      {"huge_numbers.yaml", "1:10: workers: 99999999999999999999999999 is out of range 1-256"},
+  };
+  const std::string corpus = std::string(ECHOD_TEST_FIXTURES) + "/../fuzz/corpus/config/";
+  for (const Seed& seed : seeds) {
+    SCOPED_TRACE(seed.file);
+    const std::string path = corpus + seed.file;
+    const auto start = std::chrono::steady_clock::now();
+    const ConfigLoadResult result = load_config_file(path);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, kTimeLimit);
+    EXPECT_FALSE(result.config.has_value());
+    ASSERT_FALSE(result.errors.empty());
+    EXPECT_TRUE(printable_errors(result));
+    EXPECT_EQ(result.errors.front().to_string(), path + ":" + seed.error);
+  }
 }
 
 // Many errors at once are capped, and the rest counted.

@@ -166,6 +166,12 @@ TEST(SocketAddressTest, FromSockaddrCopiesTheAddress) {
   EXPECT_EQ(copy.to_string(), "[2001:db8::7]:77");
 }
 
+TEST(SocketAddressTest, FromIpv4TakesHostByteOrder) {
+  SocketAddress address = SocketAddress::from_ipv4(0x7f000001, 7);
+  EXPECT_EQ(address, parse_ok("127.0.0.1:7"));
+  EXPECT_EQ(SocketAddress::from_ipv4(0xc0a80aff, 0).to_string(), "192.168.10.255:0");
+}
+
 TEST(SocketAddressTest, LocalOfReportsTheBoundPort) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(fd);
