@@ -209,7 +209,7 @@ std::string syntax_error_message(std::string_view text, const YAML::Exception& e
 std::string kind_of(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
-  return "'" + printable(node.Scalar()) + "'";
+  return "'" + excerpt(node.Scalar()) + "'";
 }
 
 // yaml-cpp gives an empty list item ("-" alone on its line) the position of the token after it.
@@ -357,7 +357,7 @@ class ConfigReader {
     } else if (!entry.value.IsScalar()) {
       error(entry, "expected " + std::string(expected) + ", not " + kind_of(entry.value));
     } else if (has_control_character(entry.value.Scalar())) {
-      error(entry, "'" + printable(entry.value.Scalar()) + "' contains a control character");
+      error(entry, "'" + excerpt(entry.value.Scalar()) + "' contains a control character");
     } else {
       return entry.value.Scalar();
     }
@@ -377,7 +377,7 @@ class ConfigReader {
     if (!entry.value.IsSequence()) {
       std::string message = "expected a list of " + std::string(spec.item) + "s";
       if (entry.value.IsScalar()) {
-        message += "; for one write [\"" + printable(entry.value.Scalar()) + "\"]";
+        message += "; for one write [\"" + excerpt(entry.value.Scalar()) + "\"]";
       } else {
         message += ", e.g. " + std::string(spec.example);
       }
@@ -400,7 +400,7 @@ class ConfigReader {
         message = "expected a " + std::string(spec.item) + ", not " + kind_of(item) +
                   std::string(spec.nested_hint);
       } else if (has_control_character(item.Scalar())) {
-        message = "'" + printable(item.Scalar()) + "' contains a control character";
+        message = "'" + excerpt(item.Scalar()) + "' contains a control character";
       } else if ((value = parse(item.Scalar(), message))) {
         // The canonical text form identifies the value ("localhost:7" is "127.0.0.1:7").
         auto [first, added] = paths.try_emplace(value->to_string(), path);
@@ -516,7 +516,7 @@ class ConfigReader {
     if (!size) {
       error(entry, message);
     } else if (*size < min || *size > max) {
-      error(entry, *text + " is out of range " + range);
+      error(entry, excerpt(*text) + " is out of range " + range);
     } else {
       out = *size;
     }
@@ -543,7 +543,7 @@ class ConfigReader {
     if (!duration) {
       error(entry, message);
     } else if (*duration > max) {
-      error(entry, *text + " is out of range " + range);
+      error(entry, excerpt(*text) + " is out of range " + range);
     } else {
       out = *duration;
     }
@@ -626,7 +626,7 @@ class ConfigReader {
     } else if (*text == "false") {
       config_.metrics.enabled = false;
     } else {
-      error(entry, "'" + printable(*text) + "' is not true or false");
+      error(entry, "'" + excerpt(*text) + "' is not true or false");
     }
   }
 
@@ -638,7 +638,7 @@ class ConfigReader {
       error(entry, parsed.error);
     } else if (parsed.address->family() != AF_INET) {
       // The embedded HTTP server binds IPv4 addresses only (docs/configuration.md).
-      error(entry, "'" + printable(*text) +
+      error(entry, "'" + excerpt(*text) +
                        "': the metrics endpoint needs an IPv4 address, e.g. \"127.0.0.1:9707\"");
     } else {
       config_.metrics.listen = *parsed.address;

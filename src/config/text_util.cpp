@@ -153,6 +153,17 @@ std::string printable(std::string_view text) {
   return result;
 }
 
+std::string excerpt(std::string_view text) {
+  constexpr std::size_t kMaxBytes = 64;
+  constexpr std::size_t kKeptBytes = 48;
+  if (text.size() <= kMaxBytes) return printable(text);
+  std::size_t cut = kKeptBytes;
+  // Never split a UTF-8 sequence: back up to the byte that starts one.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return printable(text.substr(0, cut)) + "... (" + std::to_string(text.size() - cut) +
+         " more bytes)";
+}
+
 std::string join(std::span<const std::string_view> words, std::string_view separator) {
   std::string result;
   for (std::string_view word : words) {

@@ -22,6 +22,10 @@ std::optional<std::string_view> closest_match(std::string_view word,
 // input stays on one line.
 std::string printable(std::string_view text);
 
+// printable(text) for quoting a value inside a message: past 64 bytes it is cut short and says
+// how much was left out, so that a huge value does not make a huge error line.
+std::string excerpt(std::string_view text);
+
 // The first byte of `text` that no configuration file should contain: a control character other
 // than tab, CR and LF, or a byte that is not part of valid UTF-8 (overlong forms and surrogates
 // included). Line and column are 1-based, counted in bytes.

@@ -60,7 +60,7 @@ constexpr auto kSizeSpellings = std::to_array<UnitName>({
     {"gi", "GiB"},
 });
 
-std::string quoted(std::string_view text) { return "'" + printable(text) + "'"; }
+std::string quoted(std::string_view text) { return "'" + excerpt(text) + "'"; }
 
 std::string to_lower(std::string_view text) {
   std::string result(text);
@@ -230,7 +230,7 @@ std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t mi
     case NumberCheck::kOutOfRange:
       break;
   }
-  error = printable(text) + " is out of range " + range;
+  error = excerpt(text) + " is out of range " + range;
   return std::nullopt;
 }
 
@@ -254,7 +254,7 @@ std::optional<WorkerCount> parse_worker_count(std::string_view text, std::string
     case NumberCheck::kOutOfRange:
       break;
   }
-  error = printable(text) + " is out of range " + range;
+  error = excerpt(text) + " is out of range " + range;
   return std::nullopt;
 }
 

@@ -286,6 +286,15 @@ TEST(PrintableTest, EscapesControlCharacters) {
   EXPECT_EQ(printable("caf\xc3\xa9"), "caf\xc3\xa9");
 }
 
+TEST(ExcerptTest, CutsLongTextShortWithoutSplittingACharacter) {
+  EXPECT_EQ(excerpt(std::string(64, '9')), std::string(64, '9'));
+  EXPECT_EQ(excerpt("a\nb"), "a\\x0ab");
+  EXPECT_EQ(excerpt(std::string(100'000, '9')), std::string(48, '9') + "... (99952 more bytes)");
+  // 47 ASCII bytes then a two-byte character that straddles the cut: it goes whole.
+  std::string text = std::string(47, 'a') + "\xc3\xa9" + std::string(30, 'b');
+  EXPECT_EQ(excerpt(text), std::string(47, 'a') + "... (32 more bytes)");
+}
+
 TEST(FindInvalidCharacterTest, AcceptsTextAndUtf8) {
   EXPECT_FALSE(find_invalid_character(""));
   EXPECT_FALSE(find_invalid_character("a: b\r\n\tc # caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n"));
