@@ -21,7 +21,7 @@ struct ConfigChanges {
   bool log_level = false;
   bool limits = false;
   bool shutdown_timeout = false;
-  bool workers = false;     // needs a restart
+  bool workers = false;     // applied on reload (workers started or retired)
   bool log_target = false;  // needs a restart
 
   [[nodiscard]] bool any() const;
