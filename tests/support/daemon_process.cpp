@@ -375,6 +375,18 @@ std::optional<std::size_t> DaemonProcess::fd_count() const {
   return count;
 }
 
+std::optional<std::size_t> DaemonProcess::thread_count() const {
+  std::error_code error;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid()) + "/task", error);
+  if (error) return std::nullopt;
+  std::size_t count = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
+    if (error) return std::nullopt;
+    ++count;
+  }
+  return count;
+}
+
 std::optional<std::chrono::nanoseconds> DaemonProcess::cpu_time() const {
   std::string stat = read_file("/proc/" + std::to_string(pid()) + "/stat");
   // The command name (field 2) may contain spaces and parentheses: count from the last ')'.

@@ -1,0 +1,136 @@
+// Reloads under load: a storm of SIGHUPs, `echod --check-config` beside a running daemon, and
+// rejected reloads, each while 200 clients churn connections. Nothing may be dropped.
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "integration/churn_support.hpp"
+
+namespace echod::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kWarmUp = 20s;
+
+TEST_F(ChurnTest, ReloadStormDropsNothing) {
+  DaemonConfig config = churn_config();
+  DaemonProcess daemon(config);
+  ASSERT_TRUE(daemon.start_ready());
+  const auto fds_before = daemon.fd_count();
+  const auto threads_before = daemon.thread_count();
+  ASSERT_TRUE(fds_before && threads_before);
+  const auto queues_before = listen_queue_counters();
+
+  ChurnClients churn("127.0.0.1", daemon.port(), kChurnClients);
+  churn.start();
+  ASSERT_TRUE(churn.wait_completed(kChurnClients, kWarmUp)) << "the churn does not get going";
+  // 100 reloads, 100 ms apart, alternating a setting that changes nothing for the clients.
+  auto next = Clock::now();
+  for (int i = 0; i < 100; ++i) {
+    config.extra_limits.back() = i % 2 == 0 ? "idle_timeout: 301s" : "idle_timeout: 300s";
+    auto ready = daemon.reload(config.yaml());
+    ASSERT_TRUE(ready.has_value()) << "reload " << i;
+    EXPECT_TRUE(notification_field(*ready, "STATUS").value_or("").starts_with("Serving "))
+        << *ready;
+    next += 100ms;
+    std::this_thread::sleep_until(next);
+  }
+  ChurnTotals totals = churn.stop();
+  expect_clean(totals);
+  EXPECT_TRUE(daemon.wait_for_log("configuration reloaded (generation 101)"));
+
+  if (isolated_) {
+    // This network namespace is the test's own: any drop was one of these connections.
+    auto queues_after = listen_queue_counters();
+    ASSERT_TRUE(queues_before && queues_after) << "nstat (iproute2) is needed";
+    EXPECT_EQ(queues_after->drops, queues_before->drops) << "TcpExtListenDrops";
+    EXPECT_EQ(queues_after->overflows, queues_before->overflows) << "TcpExtListenOverflows";
+  }
+  // Every connection is closed by its client: echod's descriptors and threads return to what
+  // they were (nothing leaked by 100 reloads).
+  EXPECT_TRUE(eventually([&] { return daemon.fd_count() == fds_before; }))
+      << "fds before " << *fds_before << ", now " << daemon.fd_count().value_or(0);
+  EXPECT_EQ(daemon.thread_count(), threads_before);
+}
+
+TEST_F(ChurnTest, CheckConfigBesideARunningDaemonOpensNoNetworkSocket) {
+  DaemonProcess daemon(churn_config());
+  ASSERT_TRUE(daemon.start_ready());
+  ChurnClients churn("127.0.0.1", daemon.port(), kChurnClients);
+  churn.start();
+  ASSERT_TRUE(churn.wait_completed(kChurnClients, kWarmUp));
+
+  // The very address the daemon serves: a check that bound it would join its reuseport group
+  // (or fail with "address in use").
+  const std::string config = (daemon.dir() / "check.yaml").string();
+  std::ofstream(config) << "listen: [\"127.0.0.1:" << daemon.port() << "\"]\nworkers: 4\n";
+  const std::string strace = find_program("strace");
+  if (strace.empty()) std::printf("note: no strace; socket creation is not traced\n");
+  const std::string trace = (daemon.dir() / "trace").string();
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::string> argv{echod_binary(), "--check-config", "--config", config};
+    if (!strace.empty()) {
+      argv.insert(argv.begin(), {strace, "-f", "-qq", "-e", "trace=socket", "-o", trace});
+    }
+    CommandResult result = run_command(argv, clean_environment(), 30s);
+    ASSERT_EQ(result.exit_code, 0) << "run " << i << ": " << result.err;
+    ASSERT_NE(result.err.find("configuration OK"), std::string::npos) << result.err;
+    if (!strace.empty()) {
+      std::ifstream in(trace);
+      std::string traced((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // AF_INET also matches AF_INET6.
+      ASSERT_EQ(traced.find("AF_INET"), std::string::npos) << "run " << i << ":\n" << traced;
+    }
+  }
+  expect_clean(churn.stop());
+}
+
+struct BadReload {
+  std::string yaml;
+  std::string error;  // in `echod --reload`'s stderr
+};
+
+TEST_F(ChurnTest, RejectedReloadsKeepServingAndSayWhy) {
+  DaemonProcess daemon(churn_config());
+  daemon.allow_log_error(daemon.config_path() + ":");
+  daemon.allow_log_error("reload failed with");
+  ASSERT_TRUE(daemon.start_ready());
+  const std::vector<Endpoint> endpoints = daemon.endpoints();
+  ChurnClients churn("127.0.0.1", daemon.port(), kChurnClients);
+  churn.start();
+  ASSERT_TRUE(churn.wait_completed(kChurnClients, kWarmUp));
+
+  const std::string tail = "log: {target: stderr}\n";
+  const std::vector<BadReload> bad{
+      {"listen: [\"127.0.0.1:0\"\nworkers: 4\n" + tail, daemon.config_path() + ":"},
+      {"listen: [\"127.0.0.1:70000\"]\nworkers: 4\n" + tail, "out of range"},
+      {"listen: [\"127.0.0.1:0\"]\nworkers: 0\n" + tail, ": workers: "},
+      {"listen: [\"127.0.0.1:0\"]\nworkers: 4\nfrobnicate: 1\n" + tail, "unknown key"},
+  };
+  for (const BadReload& reload : bad) {
+    daemon.write_config(reload.yaml);
+    CommandResult result =
+        run_command({echod_binary(), "--control-socket", daemon.control_socket_path(), "--reload"},
+                    clean_environment(), 30s);
+    EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+    EXPECT_NE(result.err.find("reload rejected"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(reload.error), std::string::npos) << result.err;
+    // RELOADING=1, then READY=1 whose status says the reload failed and shows the old state.
+    ASSERT_TRUE(daemon.wait_notification("RELOADING=1").has_value()) << reload.yaml;
+    auto ready = daemon.wait_notification("READY=1");
+    ASSERT_TRUE(ready.has_value()) << reload.yaml;
+    std::string status = notification_field(*ready, "STATUS").value_or("");
+    EXPECT_TRUE(status.starts_with("Reload failed (")) << status;
+    EXPECT_NE(status.find("with 4 workers"), std::string::npos) << status;
+    EXPECT_EQ(parse_status_endpoints(status), endpoints) << status;
+    EXPECT_TRUE(churn.wait_completed(churn.completed() + 100, kWarmUp)) << "no longer serving";
+  }
+  expect_clean(churn.stop());
+  EXPECT_EQ(daemon.log_count("configuration reloaded"), 0U);
+}
+
+}  // namespace
+}  // namespace echod::test
