@@ -373,6 +373,7 @@ ReloadOutcome Supervisor::reload() {
   for (const std::string& line : described) summary += (summary.empty() ? "" : ", ") + line;
   spdlog::info("configuration reloaded (generation {}): {}", generation_, summary);
   status_prefix_.clear();
+  reap_retired();  // the waits above may have taken the wakeup of a worker that finished
   last_status_ = status_text();
   notifier_.ready(last_status_);
   last_reload_result_ = "ok";
