@@ -72,17 +72,19 @@ TEST_F(ChurnTest, CheckConfigBesideARunningDaemonOpensNoNetworkSocket) {
   const std::string trace = (daemon.dir() / "trace").string();
   for (int i = 0; i < 200; ++i) {
     std::vector<std::string> argv{echod_binary(), "--check-config", "--config", config};
-    if (!strace.empty()) {
+    // Every tenth run traced: tracing makes each run several times slower under load.
+    bool traced = !strace.empty() && i % 10 == 0;
+    if (traced) {
       argv.insert(argv.begin(), {strace, "-f", "-qq", "-e", "trace=socket", "-o", trace});
     }
     CommandResult result = run_command(argv, clean_environment(), 30s);
     ASSERT_EQ(result.exit_code, 0) << "run " << i << ": " << result.err;
     ASSERT_NE(result.err.find("configuration OK"), std::string::npos) << result.err;
-    if (!strace.empty()) {
+    if (traced) {
       std::ifstream in(trace);
-      std::string traced((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string calls((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       // AF_INET also matches AF_INET6.
-      ASSERT_EQ(traced.find("AF_INET"), std::string::npos) << "run " << i << ":\n" << traced;
+      ASSERT_EQ(calls.find("AF_INET"), std::string::npos) << "run " << i << ":\n" << calls;
     }
   }
   expect_clean(churn.stop());

@@ -2,7 +2,6 @@
 // last ones retire, and no client sees a refused or reset connection.
 #include <poll.h>
 
-#include <cstring>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -11,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/churn_support.hpp"
+#include "sys/system_error.hpp"
 
 namespace echod::test {
 namespace {
@@ -111,6 +111,7 @@ TEST(ResizeTest, ConnectionsOfARetiringWorkerFinishCleanly) {
   // Those of retiring workers get FIN once quiet (they sent nothing more); the others still
   // echo.
   std::vector<pollfd> fds;
+  fds.reserve(clients.size());
   for (const UniqueFd& client : clients) fds.push_back({client.get(), POLLIN, 0});
   std::size_t finished = 0;
   auto deadline = Clock::now() + 5s;
@@ -120,7 +121,7 @@ TEST(ResizeTest, ConnectionsOfARetiringWorkerFinishCleanly) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       ReadResult rest = read_until_eof(clients[i].get(), 1s);
       EXPECT_TRUE(rest.eof);
-      EXPECT_EQ(rest.error, 0) << std::strerror(rest.error);
+      EXPECT_EQ(rest.error, 0) << errno_text(rest.error);
       EXPECT_TRUE(rest.data.empty());
       ++finished;
       clients[i].reset();

@@ -3,11 +3,11 @@
 // echod runs wait in the kernel's queue for the next one: restarts lose nothing.
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 

@@ -12,6 +12,7 @@
 
 #include "support/net_client.hpp"
 #include "support/test_data.hpp"
+#include "sys/system_error.hpp"
 
 namespace echod::test {
 namespace {
@@ -34,7 +35,7 @@ struct Session {
 void fail(ChurnTotals& totals, std::uint64_t& counter, const std::string& what, int error) {
   ++counter;
   if (totals.first_failure.empty()) {
-    totals.first_failure = what + (error != 0 ? std::string(": ") + std::strerror(error) : "");
+    totals.first_failure = what + (error != 0 ? ": " + errno_text(error) : "");
   }
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "support/child_process.hpp"
+#include "sys/system_error.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <net/if.h>
@@ -30,12 +31,12 @@ bool bring_loopback_up(std::string& why) {
   ifreq request{};
   std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
   if (!fd || ::ioctl(fd.get(), SIOCGIFFLAGS, &request) != 0) {
-    why = std::string("SIOCGIFFLAGS lo: ") + std::strerror(errno);
+    why = std::string("SIOCGIFFLAGS lo: ") + errno_text(errno);
     return false;
   }
   request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
   if (::ioctl(fd.get(), SIOCSIFFLAGS, &request) != 0) {
-    why = std::string("SIOCSIFFLAGS lo: ") + std::strerror(errno);
+    why = std::string("SIOCSIFFLAGS lo: ") + errno_text(errno);
     return false;
   }
   return true;
@@ -49,7 +50,7 @@ bool enter_private_network(std::string& why) {
     uid_t uid = ::getuid();
     gid_t gid = ::getgid();
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
-      why = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+      why = std::string("unshare(CLONE_NEWNET): ") + errno_text(errno);
       return false;
     }
     if (!write_file("/proc/self/setgroups", "deny") ||

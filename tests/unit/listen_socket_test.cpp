@@ -71,6 +71,7 @@ std::vector<int> accept_all(const std::vector<ListenSocket*>& sockets) {
 std::vector<int> spread(const SocketAddress& address, const std::vector<ListenSocket*>& sockets,
                         int connections) {
   std::vector<UniqueFd> clients;
+  clients.reserve(static_cast<std::size_t>(connections));
   for (int i = 0; i < connections; ++i) clients.push_back(connect_to(address));
   return accept_all(sockets);
 }
