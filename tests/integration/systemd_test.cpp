@@ -35,7 +35,7 @@ TEST(ReadinessTest, ReadyMeansAcceptingAndStatusNamesTheAddress) {
   EXPECT_EQ(daemon.notifications().size(), 1U);
 }
 
-TEST(ReadinessTest, WatchdogPingsAtHalfTheInterval) {
+TEST(ReadinessTest, WatchdogPingsWithinHalfTheInterval) {
   DaemonProcess daemon(DaemonConfig{});
   ASSERT_TRUE(daemon.start_ready({}, {"WATCHDOG_USEC=400000"}));
   int pings = 0;
@@ -45,7 +45,7 @@ TEST(ReadinessTest, WatchdogPingsAtHalfTheInterval) {
     if (!n) break;
     if (*n == "WATCHDOG=1") ++pings;
   }
-  EXPECT_GE(pings, 4) << "WATCHDOG=1 every 200 ms expected; got " << pings << " in 2 s";
+  EXPECT_GE(pings, 4) << "WATCHDOG=1 at least every 200 ms expected; got " << pings << " in 2 s";
 }
 
 TEST(ReadinessTest, StatusFollowsTheConnectionCount) {
