@@ -1,6 +1,5 @@
 // The service-manager side: READY=1/STATUS=, WATCHDOG=1, and the environment echod cleans.
-#include <signal.h>
-
+#include <csignal>
 #include <regex>
 #include <string>
 #include <vector>
