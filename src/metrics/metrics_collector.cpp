@@ -55,12 +55,6 @@ MetricFamily labelled_counter(std::string name, std::string help, const std::str
   return result;
 }
 
-template <std::size_t N>
-void sum_into(std::array<std::uint64_t, N>& totals,
-              const std::array<std::atomic<std::uint64_t>, N>& counters) {
-  for (std::size_t i = 0; i < N; ++i) totals[i] += counters[i].load(std::memory_order_relaxed);
-}
-
 }  // namespace
 
 void MetricsCollector::publish(const DaemonFacts& facts) {
@@ -68,9 +62,15 @@ void MetricsCollector::publish(const DaemonFacts& facts) {
   facts_ = facts;
 }
 
-void MetricsCollector::set_workers(std::vector<const WorkerStatus*> workers) {
+void MetricsCollector::set_workers(std::vector<WorkerView> workers) {
   MutexLock lock(mutex_);
   workers_ = std::move(workers);
+}
+
+void MetricsCollector::retire(const WorkerStatus& status) {
+  MutexLock lock(mutex_);
+  retired_.add(status);
+  std::erase_if(workers_, [&](const WorkerView& view) { return view.status == &status; });
 }
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
@@ -95,51 +95,40 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   add_sample(reloads, static_cast<double>(facts_.reloads_ok), {{"result", "ok"}});
   add_sample(reloads, static_cast<double>(facts_.reloads_failed), {{"result", "failed"}});
   families.push_back(std::move(reloads));
-  families.push_back(
-      gauge("echod_workers", "Worker threads", static_cast<double>(workers_.size())));
+  families.push_back(gauge("echod_workers", "Worker threads serving (retiring ones not counted)",
+                           static_cast<double>(facts_.workers)));
   families.push_back(gauge("echod_listeners", "Listen addresses accepting connections",
                            static_cast<double>(facts_.listeners)));
 
   MetricFamily open =
       family("echod_connections_open", "Open client connections, per worker", MetricType::Gauge);
-  std::uint64_t accepted = 0;
-  std::uint64_t received = 0;
-  std::uint64_t sent = 0;
-  std::uint64_t pauses = 0;
-  std::array<std::uint64_t, kCloseReasonCount> closed{};
-  std::array<std::uint64_t, kRejectReasonCount> rejected{};
-  std::array<std::uint64_t, kAcceptErrorClassCount> accept_errors{};
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    const WorkerStatus& worker = *workers_[i];
-    add_sample(open, static_cast<double>(worker.connections.load(std::memory_order_relaxed)),
-               {{"worker", std::to_string(i)}});
-    accepted += worker.accepted_total.load(std::memory_order_relaxed);
-    received += worker.bytes_received.load(std::memory_order_relaxed);
-    sent += worker.bytes_sent.load(std::memory_order_relaxed);
-    pauses += worker.accept_pauses.load(std::memory_order_relaxed);
-    sum_into(closed, worker.closed_by_reason);
-    sum_into(rejected, worker.rejected_by_reason);
-    sum_into(accept_errors, worker.accept_errors);
+  WorkerTotals totals = retired_;
+  for (const WorkerView& worker : workers_) {
+    add_sample(open,
+               static_cast<double>(worker.status->connections.load(std::memory_order_relaxed)),
+               {{"worker", std::to_string(worker.index)}});
+    totals.add(*worker.status);
   }
   families.push_back(std::move(open));
   families.push_back(counter("echod_connections_accepted_total",
-                             "Client connections accepted and admitted", accepted));
+                             "Client connections accepted and admitted", totals.accepted));
   // Index 0 (CloseReason::kNone) is not a way to close.
   families.push_back(labelled_counter("echod_connections_closed_total",
                                       "Client connections closed, by reason", "reason",
-                                      kCloseReasonLabels, closed, 1));
+                                      kCloseReasonLabels, totals.closed_by_reason, 1));
   families.push_back(labelled_counter("echod_connections_rejected_total",
                                       "Connections refused right after accept, by limit", "reason",
-                                      kRejectReasonLabels, rejected));
+                                      kRejectReasonLabels, totals.rejected_by_reason));
   families.push_back(
-      counter("echod_received_bytes_total", "Bytes received from clients", received));
-  families.push_back(counter("echod_sent_bytes_total", "Bytes echoed back to clients", sent));
+      counter("echod_received_bytes_total", "Bytes received from clients", totals.bytes_received));
+  families.push_back(
+      counter("echod_sent_bytes_total", "Bytes echoed back to clients", totals.bytes_sent));
   families.push_back(labelled_counter("echod_accept_errors_total",
                                       "accept() failures, by errno class", "class",
-                                      kAcceptErrorLabels, accept_errors));
+                                      kAcceptErrorLabels, totals.accept_errors));
   families.push_back(counter("echod_accept_pauses_total",
                              "Accept pauses after running out of file descriptors or memory",
-                             pauses));
+                             totals.accept_pauses));
   return families;
 }
 

@@ -21,6 +21,7 @@ struct DaemonFacts {
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   std::size_t listeners = 0;  // listen addresses
+  std::size_t workers = 0;    // serving; retiring ones not counted
 };
 
 // The Prometheus view of the daemon, built at scrape time: the workers' own counters
@@ -28,19 +29,27 @@ struct DaemonFacts {
 // that counting costs the workers nothing but their own stores, and a scrape never waits for a
 // worker nor makes one wait.
 //
-// Thread contract: Collect() runs on the HTTP server's threads; publish() and set_workers() on
-// the supervisor's. The workers' statuses must stay alive until set_workers() replaced them.
+// Thread contract: Collect() runs on the HTTP server's threads; the rest on the supervisor's.
+// A worker's status must stay alive until set_workers() replaced it or retire() took it.
 class MetricsCollector final : public prometheus::Collectable {
  public:
+  struct WorkerView {
+    unsigned index;  // the worker's number, its `worker` label
+    const WorkerStatus* status;
+  };
+
   void publish(const DaemonFacts& facts);
-  void set_workers(std::vector<const WorkerStatus*> workers);
+  void set_workers(std::vector<WorkerView> workers);
+  // A worker is leaving: its counts stay in the totals, and it is no longer read.
+  void retire(const WorkerStatus& status);
 
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   mutable Mutex mutex_;
   DaemonFacts facts_ ECHOD_GUARDED_BY(mutex_);
-  std::vector<const WorkerStatus*> workers_ ECHOD_GUARDED_BY(mutex_);
+  std::vector<WorkerView> workers_ ECHOD_GUARDED_BY(mutex_);
+  WorkerTotals retired_ ECHOD_GUARDED_BY(mutex_);
 };
 
 }  // namespace echod

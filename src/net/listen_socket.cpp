@@ -1,9 +1,14 @@
 #include "net/listen_socket.hpp"
 
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
 
 #include <systemd/sd-daemon.h>
 
@@ -88,6 +93,29 @@ ListenSocket ListenSocket::open(const SocketAddress& address) {
 
 void ListenSocket::shrink_backlog() noexcept {
   if (!inherited_) ::listen(fd_.get(), 0);
+}
+
+void ListenSocket::steer_to_first(unsigned count) {
+  if (count == 0) {
+    int unused = 0;
+    if (::setsockopt(fd_.get(), SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused)) !=
+            0 &&
+        errno != ENOENT) {
+      throw_errno("setsockopt(SO_DETACH_REUSEPORT_BPF) " + address_.to_string());
+    }
+    return;
+  }
+  // A = random(); A %= count; return A: the index of the socket to take the connection.
+  std::array<sock_filter, 3> code{{
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, count},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  }};
+  sock_fprog program{static_cast<unsigned short>(code.size()), code.data()};
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof(program)) !=
+      0) {
+    throw_errno("setsockopt(SO_ATTACH_REUSEPORT_CBPF) " + address_.to_string());
+  }
 }
 
 std::vector<ListenSocket> open_listen_group(const SocketAddress& address, unsigned count) {

@@ -34,6 +34,16 @@ class ListenSocket {
   // that is about to be closed (the kernel resets those still queued at close).
   void shrink_backlog() noexcept;
 
+  // Steers the new connections of this socket's whole SO_REUSEPORT group to the group's first
+  // `count` sockets (a classic BPF program, SO_ATTACH_REUSEPORT_CBPF, that the kernel runs for
+  // each SYN only); 0 removes the program, so that every socket gets new connections again.
+  //
+  // The kernel keeps a group's sockets in an array: a socket joins at the end when it starts
+  // listening, and a closing socket's slot is taken by the last one. So as long as every
+  // socket that should stay is at an index below `count` and only sockets above it close, the
+  // program keeps pointing at the right sockets. Throws std::system_error.
+  void steer_to_first(unsigned count);
+
  private:
   ListenSocket(UniqueFd fd, SocketAddress address, bool inherited = false);
 

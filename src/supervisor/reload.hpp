@@ -22,7 +22,7 @@ struct ConfigChanges {
   bool limits = false;
   bool shutdown_timeout = false;
   bool metrics = false;     // the endpoint is restarted on its new address (or stopped)
-  bool workers = false;     // needs a restart
+  bool workers = false;     // applied on reload (workers started or retired)
   bool log_target = false;  // needs a restart
 
   [[nodiscard]] bool any() const;

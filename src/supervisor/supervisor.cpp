@@ -102,7 +102,8 @@ void Supervisor::clamp_to_fd_limit(LimitsConfig& limits) const {
   // and the odd file (journal socket, /proc reads).
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    std::size_t workers = std::max<std::size_t>(workers_.size(), config_.workers.resolve());
+    std::size_t workers =
+        std::max<std::size_t>(workers_.size() + retiring_.size(), config_.workers.resolve());
     std::size_t reserve = 64 + workers * (4 + config_.listen.size());
     std::size_t usable = limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1;
     if (limits.max_connections > usable) {
@@ -133,8 +134,8 @@ Supervisor::Supervisor(CommandLine command_line, Config config, const SystemdEnv
 
 Supervisor::~Supervisor() {
   // Only reached early on a startup failure: workers that did start are told to stop now.
-  for (auto& worker : workers_) worker->post(Stop{});
-  for (auto& worker : workers_) worker->join();
+  for (Worker* worker : all_workers()) worker->post(Stop{});
+  for (Worker* worker : all_workers()) worker->join();
 }
 
 int Supervisor::run(SignalSet& signals) {
@@ -149,9 +150,7 @@ void Supervisor::start() {
   clamp_to_fd_limit(config_.limits);
   apply_admission_limits(config_.limits);
   WorkerSettings settings{config_.limits};
-  for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, settings, admission_, wakeup_));
-  }
+  for (unsigned i = 0; i < count; ++i) workers_.push_back(WorkerSlot{make_worker(settings)});
   if (inherited_listeners_ > 0) {
     adopt_inherited_listeners();
   } else {
@@ -165,21 +164,19 @@ void Supervisor::start() {
     }
   }
 
-  for (auto& worker : workers_) worker->start();
+  for (WorkerSlot& slot : workers_) slot.worker->start();
   bool started = wait_for(
       [this] {
-        return any_worker_failed() || std::all_of(workers_.begin(), workers_.end(), [](auto& w) {
-                 return w->status().running.load();
-               });
+        return any_worker_failed() ||
+               std::all_of(workers_.begin(), workers_.end(),
+                           [](const WorkerSlot& w) { return w.worker->status().running.load(); });
       },
       kStartTimeout);
   if (!started || any_worker_failed()) {
     throw StartupError("the worker threads did not start (see the errors above)");
   }
-  pings_.assign(workers_.size(), 0);
-  std::vector<const WorkerStatus*> statuses;
-  for (const auto& worker : workers_) statuses.push_back(&worker->status());
-  metrics_->set_workers(std::move(statuses));
+  log_tcp_migrate_req();
+  publish_metrics_workers();
   publish_metrics_facts();
   if (config_.metrics.enabled) use_metrics_server(open_metrics(config_.metrics));
   open_control_socket();
@@ -207,7 +204,8 @@ void Supervisor::adopt_inherited_listeners() {
     for (std::size_t w = 0; w < workers_.size(); ++w) copies.push_back(socket.duplicate());
     addresses.push_back(socket.address());
     spdlog::info("socket activation: serving {} passed by systemd", socket.address().to_string());
-    hand_out(socket.address(), std::move(copies));
+    SocketAddress address = socket.address();
+    hand_out(address, std::move(copies), std::move(socket));
   }
   if (addresses != config_.listen) {
     spdlog::info("socket activation: 'listen:' in the configuration is not used");
@@ -262,13 +260,26 @@ void Supervisor::publish_metrics_facts() {
   facts.reloads_ok = reloads_ok_;
   facts.reloads_failed = reloads_failed_;
   facts.listeners = listeners_.size();
+  facts.workers = workers_.size();
   metrics_->publish(facts);
 }
 
-std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
-                                                std::vector<ListenSocket> sockets) {
-  ListenerGroup group{next_listener_id_++, configured, sockets.front().address()};
-  listeners_.push_back(group);
+void Supervisor::publish_metrics_workers() {
+  std::vector<MetricsCollector::WorkerView> views;
+  for (const Worker* worker : all_workers()) views.push_back({worker->index(), &worker->status()});
+  metrics_->set_workers(std::move(views));
+}
+
+std::unique_ptr<Worker> Supervisor::make_worker(const WorkerSettings& settings) {
+  return std::make_unique<Worker>(next_worker_index_++, settings, admission_, wakeup_);
+}
+
+std::vector<Supervisor::Posted> Supervisor::hand_out(const SocketAddress& configured,
+                                                     std::vector<ListenSocket> sockets,
+                                                     std::optional<ListenSocket> inherited) {
+  listeners_.push_back(ListenerGroup{next_listener_id_++, configured, sockets.front().address(),
+                                     std::move(inherited)});
+  const ListenerGroup& group = listeners_.back();
   if (group.bound.is_wildcard()) {
     spdlog::warn(
         "listening on {}, a wildcard address: anyone who can reach this host can use echod; "
@@ -277,11 +288,12 @@ std::vector<std::uint64_t> Supervisor::hand_out(const SocketAddress& configured,
   } else {
     spdlog::info("listening on {} ({} socket(s))", group.bound.to_string(), sockets.size());
   }
-  std::vector<std::uint64_t> sequences;
+  std::vector<Posted> posted;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    sequences.push_back(workers_[i]->post(AddListener{group.id, std::move(sockets[i])}));
+    Worker& worker = *workers_[i].worker;
+    posted.push_back({&worker, worker.post(AddListener{group.id, std::move(sockets[i])})});
   }
-  return sequences;
+  return posted;
 }
 
 void Supervisor::serve(SignalSet& signals) {
@@ -294,6 +306,7 @@ void Supervisor::serve(SignalSet& signals) {
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
     if ((fds[1].revents & POLLIN) != 0) wakeup_.drain();
     if ((fds[2].revents & POLLIN) != 0) answer_control_request();
+    reap_retired();
     if (any_worker_failed()) {
       spdlog::critical("a worker stopped unexpectedly; stopping echod");
       stop(signals);
@@ -350,24 +363,25 @@ ReloadOutcome Supervisor::reload() {
   clamp_to_fd_limit(next.limits);
   if (inherited_listeners_ > 0) next.listen = config_.listen;  // systemd owns the sockets
   ConfigChanges changes = diff_configs(config_, next);
-  if (changes.workers) {
-    spdlog::warn("workers: changing the number of workers needs a restart; keeping {}",
-                 workers_.size());
-    next.workers = config_.workers;
-  }
+  const auto current = static_cast<unsigned>(workers_.size());
+  const unsigned target = next.workers.resolve();
   if (changes.log_target) {
     spdlog::warn("log.target: changing the log target needs a restart; keeping {}",
                  to_string(config_.log.target));
     next.log.target = config_.log.target;
   }
 
-  // Build the new state first: if any new address cannot be opened, nothing changes.
+  // Build the new state first: if new workers' sockets or a new address cannot be opened,
+  // nothing changes.
+  Growth growth;
   std::vector<std::vector<ListenSocket>> opened;
   try {
+    if (target > current) prepare_growth(target, changes.removed_listeners, growth);
     for (const SocketAddress& address : changes.added_listeners) {
-      opened.push_back(open_group(address, static_cast<unsigned>(workers_.size())));
+      opened.push_back(open_group(address, target));
     }
   } catch (const StartupError& e) {
+    abandon_growth(growth);
     spdlog::error("{}", e.what());
     last_reload_errors_.emplace_back(e.what());
     return reject(1);
@@ -390,15 +404,17 @@ ReloadOutcome Supervisor::reload() {
   }
 
   // Switch.
-  std::vector<std::uint64_t> sequences(workers_.size(), 0);
-  auto track = [&sequences](const std::vector<std::uint64_t>& posted) {
-    for (std::size_t i = 0; i < posted.size(); ++i) sequences[i] = posted[i];
+  std::vector<Posted> posted;
+  auto track = [&posted](const std::vector<Posted>& more) {
+    posted.insert(posted.end(), more.begin(), more.end());
   };
   if (changes.log_level) set_log_level(next.log.level);
   if (changes.limits) {
     apply_admission_limits(next.limits);
     track(post_all([&next] { return ApplySettings{{next.limits}}; }));
   }
+  if (target > current) track(grow(std::move(growth), WorkerSettings{next.limits}));
+  if (target < current) track(shrink(target, next.shutdown_timeout));
   for (std::size_t i = 0; i < opened.size(); ++i) {
     track(hand_out(changes.added_listeners[i], std::move(opened[i])));
   }
@@ -416,13 +432,17 @@ ReloadOutcome Supervisor::reload() {
     use_metrics_server(std::move(metrics_server));
   }
   std::vector<std::string> described = changes.describe(config_, next);
+  if (target != current) {
+    described.push_back("workers " + std::to_string(current) + " -> " + std::to_string(target));
+  }
   if (described.empty()) described.emplace_back("no changes");
   config_ = std::move(next);
   ++generation_;
   ++reloads_ok_;
   config_loaded_ = std::chrono::system_clock::now();
+  if (target > current) publish_metrics_workers();
   publish_metrics_facts();
-  if (!wait_processed(sequences, kReloadAckTimeout)) {
+  if (!wait_processed(posted, kReloadAckTimeout)) {
     spdlog::warn("not every worker confirmed the new configuration within {} s",
                  std::chrono::seconds(kReloadAckTimeout).count());
   }
@@ -431,6 +451,7 @@ ReloadOutcome Supervisor::reload() {
   log_event(LogEvent::kReloadOk, spdlog::level::info, LogEventFields::of_generation(generation_),
             fmt::format("configuration reloaded (generation {}): {}", generation_, summary));
   status_prefix_.clear();
+  reap_retired();  // the waits above may have taken the wakeup of a worker that finished
   last_status_ = status_text();
   notifier_.ready(last_status_);
   last_reload_result_ = "ok";
@@ -444,6 +465,8 @@ void Supervisor::answer_control_request() {
     ControlSocket::reply(*request, to_json(daemon_status()));
   } else if (request->command == "reload") {
     ControlSocket::reply(*request, to_json(reload()));
+  } else if (build_info::kTestHooks && request->command.starts_with("test-")) {
+    ControlSocket::reply(*request, answer_test_hook(request->command));
   } else {
     ControlSocket::reply(*request, "{\"error\": \"unknown command\"}\n");
   }
@@ -461,20 +484,22 @@ DaemonStatus Supervisor::daemon_status() const {
   status.last_reload_time = last_reload_time_;
   status.last_reload_errors = last_reload_errors_;
   for (const ListenerGroup& group : listeners_) status.listeners.push_back(group.bound.to_string());
-  for (const auto& worker : workers_) {
+  WorkerTotals totals = retired_totals_;
+  for (const Worker* worker : all_workers()) {
     const WorkerStatus& w = worker->status();
     status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
                               w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
-    for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
-      if (std::uint64_t count = w.rejected_by_reason[i].load(); count > 0) {
-        status.rejected += count;
-        status.rejected_by_reason[std::string(kRejectReasonLabels[i])] += count;
-      }
+    totals.add(w);
+  }
+  for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
+    if (std::uint64_t count = totals.rejected_by_reason[i]; count > 0) {
+      status.rejected += count;
+      status.rejected_by_reason[std::string(kRejectReasonLabels[i])] = count;
     }
-    for (std::size_t i = 1; i < kCloseReasonCount; ++i) {
-      if (std::uint64_t count = w.closed_by_reason[i].load(); count > 0) {
-        status.closed_by_reason[std::string(kCloseReasonLabels[i])] += count;
-      }
+  }
+  for (std::size_t i = 1; i < kCloseReasonCount; ++i) {
+    if (std::uint64_t count = totals.closed_by_reason[i]; count > 0) {
+      status.closed_by_reason[std::string(kCloseReasonLabels[i])] = count;
     }
   }
   if (metrics_server_) status.metrics = metrics_server_->address().to_string();
@@ -490,8 +515,9 @@ void Supervisor::stop(SignalSet& signals) {
   post_all([deadline] { return Drain{deadline}; });
   bool forced = false;
   auto all_finished = [this] {
-    return std::all_of(workers_.begin(), workers_.end(),
-                       [](auto& w) { return w->status().finished.load(); });
+    auto workers = all_workers();
+    return std::all_of(workers.begin(), workers.end(),
+                       [](const Worker* w) { return w->status().finished.load(); });
   };
   while (!all_finished()) {
     std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wakeup_.fd(), POLLIN, 0}}};
@@ -516,34 +542,41 @@ void Supervisor::stop(SignalSet& signals) {
       forced = true;
     }
   }
-  for (auto& worker : workers_) worker->join();
-  std::uint64_t accepted = 0;
-  for (auto& worker : workers_) accepted += worker->status().accepted_total.load();
   metrics_server_.reset();  // no scrape may read the workers' counters any more
   metrics_->set_workers({});
+  WorkerTotals totals = retired_totals_;
+  for (Worker* worker : all_workers()) {
+    worker->join();
+    totals.add(worker->status());
+  }
   workers_.clear();
+  retiring_.clear();
   log_event(LogEvent::kStopped, spdlog::level::info, {},
-            fmt::format("stopped after serving {} connection(s)", accepted));
+            fmt::format("stopped after serving {} connection(s)", totals.accepted));
 }
 
 void Supervisor::on_tick() {
   if (watchdog_interval_.count() > 0) {
+    // Each worker answered the Ping posted one tick ago: no heartbeat is older than a tick
+    // (a quarter of the watchdog period), so a wedged worker stops WATCHDOG=1 well within half.
     bool alive = true;
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-      if (workers_[i]->status().processed_commands.load() < pings_[i]) {
-        alive = false;
-        spdlog::warn(
-            "worker {} has not answered for {} ms; withholding the watchdog ping", i,
-            std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
+    for (auto* list : {&workers_, &retiring_}) {
+      for (WorkerSlot& slot : *list) {
+        const WorkerStatus& status = slot.worker->status();
+        if (status.finished.load()) continue;
+        if (status.processed_commands.load() < slot.ping) {
+          alive = false;
+          spdlog::warn(
+              "worker {} has not answered for {} ms; withholding the watchdog ping",
+              slot.worker->index(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
+        } else {
+          // A wedged worker gets no new pings piling up in its queue.
+          slot.ping = slot.worker->post(Ping{});
+        }
       }
     }
     if (alive) notifier_.watchdog();
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-      // A wedged worker gets no new pings piling up in its queue.
-      if (workers_[i]->status().processed_commands.load() >= pings_[i]) {
-        pings_[i] = workers_[i]->post(Ping{});
-      }
-    }
   }
   std::string status = status_text();
   if (status != last_status_) {
@@ -554,34 +587,38 @@ void Supervisor::on_tick() {
 
 Supervisor::Clock::duration Supervisor::tick_interval() const {
   if (watchdog_interval_.count() > 0) {
-    return std::min<Clock::duration>(watchdog_interval_ / 2, kStatusInterval);
+    return std::min<Clock::duration>(watchdog_interval_ / 4, kStatusInterval);
   }
   return kStatusInterval;
 }
 
 bool Supervisor::any_worker_failed() const {
-  return std::any_of(workers_.begin(), workers_.end(),
-                     [](auto& w) { return w->status().failed.load(); });
+  auto workers = all_workers();
+  return std::any_of(workers.begin(), workers.end(),
+                     [](const Worker* w) { return w->status().failed.load(); });
 }
 
-std::vector<std::uint64_t> Supervisor::post_all(const std::function<WorkerCommand()>& make) {
-  std::vector<std::uint64_t> sequences;
-  sequences.reserve(workers_.size());
-  for (auto& worker : workers_) sequences.push_back(worker->post(make()));
-  return sequences;
+std::vector<Worker*> Supervisor::all_workers() const {
+  std::vector<Worker*> workers;
+  for (const auto* list : {&workers_, &retiring_}) {
+    for (const WorkerSlot& slot : *list) workers.push_back(slot.worker.get());
+  }
+  return workers;
 }
 
-bool Supervisor::wait_processed(const std::vector<std::uint64_t>& sequences,
-                                Clock::duration timeout) {
+std::vector<Supervisor::Posted> Supervisor::post_all(const std::function<WorkerCommand()>& make) {
+  std::vector<Posted> posted;
+  for (Worker* worker : all_workers()) posted.push_back({worker, worker->post(make())});
+  return posted;
+}
+
+bool Supervisor::wait_processed(const std::vector<Posted>& posted, Clock::duration timeout) {
   return wait_for(
-      [&] {
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-          const WorkerStatus& status = workers_[i]->status();
-          if (status.processed_commands.load() < sequences[i] && !status.finished.load()) {
-            return false;
-          }
-        }
-        return true;
+      [&posted] {
+        return std::all_of(posted.begin(), posted.end(), [](const Posted& p) {
+          const WorkerStatus& status = p.worker->status();
+          return status.processed_commands.load() >= p.sequence || status.finished.load();
+        });
       },
       timeout);
 }
@@ -602,7 +639,7 @@ bool Supervisor::wait_for(const std::function<bool()>& condition, Clock::duratio
 
 std::uint64_t Supervisor::live_connections() const {
   std::uint64_t total = 0;
-  for (const auto& worker : workers_) total += worker->status().connections.load();
+  for (const Worker* worker : all_workers()) total += worker->status().connections.load();
   return total;
 }
 
@@ -612,16 +649,12 @@ std::string Supervisor::status_text() const {
     addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
   }
   if (addresses.empty()) addresses = "no address";
-  std::uint64_t accepted = 0;
-  std::uint64_t refused = 0;
-  for (const auto& worker : workers_) {
-    accepted += worker->status().accepted_total.load();
-    for (const auto& count : worker->status().rejected_by_reason) refused += count.load();
-  }
+  WorkerTotals totals = retired_totals_;
+  for (const Worker* worker : all_workers()) totals.add(worker->status());
   // Kept to one line for `systemctl status`; `echod --status` has the rest.
   return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
          " workers; " + std::to_string(live_connections()) + " connections (" +
-         std::to_string(accepted) + " accepted, " + std::to_string(refused) +
+         std::to_string(totals.accepted) + " accepted, " + std::to_string(totals.rejected()) +
          " refused); generation " + std::to_string(generation_);
 }
 

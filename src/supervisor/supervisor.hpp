@@ -33,6 +33,12 @@ class StartupError : public std::runtime_error {
 // watchdog/status timer, and runs the reload and stop sequences. It is the only thread that
 // talks to systemd, reads configuration or changes what the workers do (through their
 // command queues).
+//
+// Listener groups and worker order: every listen address is one SO_REUSEPORT group with one
+// socket per serving worker, and serving worker i always owns the socket at index i of every
+// group (the kernel's order: see ListenSocket::steer_to_first). Groups are filled in worker
+// order, new workers are appended, and only the last workers retire; while retiring sockets
+// are still open no socket joins (a growth waits for them), so the invariant holds.
 class Supervisor {
  public:
   Supervisor(CommandLine command_line, Config config, const SystemdEnvironment& systemd);
@@ -51,6 +57,28 @@ class Supervisor {
     std::uint32_t id = 0;
     SocketAddress configured;  // as written in the configuration (port may be 0)
     SocketAddress bound;       // with the port the kernel gave
+    // Socket activation: a handle on the socket systemd passed, for workers started later.
+    std::optional<ListenSocket> inherited;
+  };
+
+  struct WorkerSlot {
+    std::unique_ptr<Worker> worker;
+    std::uint64_t ping = 0;  // watchdog: the last Ping posted to it
+    Clock::time_point retire_deadline{};
+    bool stop_sent = false;
+  };
+
+  // A command posted to one worker: done once the worker's processed_commands reaches `sequence`.
+  struct Posted {
+    const Worker* worker;
+    std::uint64_t sequence;
+  };
+
+  // What a growth in `workers:` needs, built before anything changes: for each new worker, its
+  // socket in every group that stays.
+  struct Growth {
+    std::vector<std::vector<AddListener>> listeners;
+    bool steered = false;  // the first worker steers new connections away from these sockets
   };
 
   void start();
@@ -59,11 +87,14 @@ class Supervisor {
   [[nodiscard]] std::unique_ptr<MetricsServer> open_metrics(const MetricsConfig& metrics) const;
   void use_metrics_server(std::unique_ptr<MetricsServer> server);
   void publish_metrics_facts();
+  // Tells the metrics which workers to read: every worker, serving or retiring.
+  void publish_metrics_workers();
   void adopt_inherited_listeners();
-  // Registers a listen address whose sockets (one per worker) are open, and gives each worker
-  // its socket. Returns each worker's command sequence number.
-  std::vector<std::uint64_t> hand_out(const SocketAddress& configured,
-                                      std::vector<ListenSocket> sockets);
+  std::unique_ptr<Worker> make_worker(const WorkerSettings& settings);
+  // Registers a listen address whose sockets (one per serving worker) are open, and gives each
+  // worker its socket.
+  std::vector<Posted> hand_out(const SocketAddress& configured, std::vector<ListenSocket> sockets,
+                               std::optional<ListenSocket> inherited = std::nullopt);
   void serve(SignalSet& signals);
   ReloadOutcome reload();
   void answer_control_request();
@@ -71,10 +102,30 @@ class Supervisor {
   void stop(SignalSet& signals);
   void on_tick();
   [[nodiscard]] bool any_worker_failed() const;
-  // Posts a command to every worker; returns each one's sequence number.
-  std::vector<std::uint64_t> post_all(const std::function<WorkerCommand()>& make);
+
+  // Worker count changes (resize.cpp).
+  // Waits for retiring listeners to close, steers new connections to the serving sockets and
+  // opens the new workers' sockets (none for the `removed` addresses). Throws StartupError;
+  // abandon_growth() then undoes what was done.
+  void prepare_growth(unsigned target, const std::vector<SocketAddress>& removed, Growth& growth);
+  // Undoes prepare_growth() when the reload is rejected later.
+  void abandon_growth(Growth& growth);
+  // Starts the new workers with their sockets, then lets every socket take new connections.
+  std::vector<Posted> grow(Growth growth, const WorkerSettings& settings);
+  // Steers new connections away from the last workers, then retires them.
+  std::vector<Posted> shrink(unsigned target, std::chrono::milliseconds shutdown_timeout);
+  // Joins the retired workers that have finished; stops the ones past their deadline.
+  void reap_retired();
+  void log_tcp_migrate_req() const;
+  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker.
+  std::string answer_test_hook(const std::string& command);
+
+  // Every worker thread still running: serving, then retiring.
+  [[nodiscard]] std::vector<Worker*> all_workers() const;
+  // Posts a command to every worker (serving and retiring).
+  std::vector<Posted> post_all(const std::function<WorkerCommand()>& make);
   // Waits (on worker wakeups only) until every worker processed the given commands.
-  bool wait_processed(const std::vector<std::uint64_t>& sequences, Clock::duration timeout);
+  bool wait_processed(const std::vector<Posted>& posted, Clock::duration timeout);
   bool wait_for(const std::function<bool()>& condition, Clock::duration timeout);
   [[nodiscard]] std::string status_text() const;
   [[nodiscard]] std::uint64_t live_connections() const;
@@ -89,16 +140,19 @@ class Supervisor {
   std::chrono::microseconds watchdog_interval_{0};  // 0: no watchdog
   WakeupEvent wakeup_;                              // workers -> supervisor
   Admission admission_;  // shared by the workers; declared first so that it outlives them
-  std::vector<std::unique_ptr<Worker>> workers_;
-  // Declared after workers_: the endpoint reads their counters, so it must stop first.
+  std::vector<WorkerSlot> workers_;   // serving, in socket order (see above)
+  std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`
+  WorkerTotals retired_totals_;       // the counts of the workers that have left
+  unsigned next_worker_index_ = 0;
+  // Declared after workers_ and retiring_: the endpoint reads their counters, so it must stop
+  // first.
   std::shared_ptr<MetricsCollector> metrics_ = std::make_shared<MetricsCollector>();
   std::unique_ptr<MetricsServer> metrics_server_;
   std::vector<ListenerGroup> listeners_;
   std::uint32_t next_listener_id_ = 1;
   unsigned inherited_listeners_ = 0;  // socket activation: the fds systemd passed
   std::uint64_t generation_ = 1;
-  std::string status_prefix_;         // e.g. after a failed reload
-  std::vector<std::uint64_t> pings_;  // watchdog: the last Ping sent to each worker
+  std::string status_prefix_;  // e.g. after a failed reload
   std::string last_status_;
   std::optional<ControlSocket> control_;
   const Clock::time_point started_ = Clock::now();

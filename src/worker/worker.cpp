@@ -137,6 +137,7 @@ void Worker::run() {
     close_connection(token, CloseReason::kStopped, 0);
   });
   listeners_.clear();
+  status_.listeners.store(0);
   status_.finished.store(true);
   supervisor_wakeup_.notify();
 }
@@ -169,6 +170,7 @@ bool Worker::done() const noexcept {
 int Worker::timeout_ms(Clock::time_point now) const {
   auto next = Clock::time_point::max();
   if (draining_) next = std::min(drain_deadline_, next_drain_kick_);
+  if (retiring_) next = std::min(next, retire_listeners_at_);
   if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
   for (const Listener& listener : listeners_) {
     if (listener.paused) next = std::min(next, listener.paused_until);
@@ -191,6 +193,13 @@ Connection::Ticks Worker::ticks(Clock::time_point now) const noexcept {
 }
 
 void Worker::run_timers(Clock::time_point now) {
+  if (retiring_ && now >= retire_listeners_at_) {
+    retiring_ = false;
+    close_all_listeners(false);
+    begin_draining(drain_deadline_);
+    spdlog::info("worker {}: listeners closed; finishing {} connection(s)", index_,
+                 connections_.size());
+  }
   if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
   for (Listener& listener : listeners_) {
     if (listener.paused && listener.paused_until <= now) {
@@ -262,21 +271,58 @@ void Worker::handle(AddListener& command) {
     listeners_.pop_back();
     throw std::system_error(error, std::generic_category(), "epoll_ctl(listener)");
   }
+  status_.listeners.store(static_cast<std::uint32_t>(listeners_.size()));
 }
 
 void Worker::handle(RemoveListener& command) {
   auto it = std::find_if(listeners_.begin(), listeners_.end(),
                          [&](const Listener& l) { return l.id == command.listener_id; });
   if (it == listeners_.end()) return;
-  close_listener(*it);
+  close_listener(*it, true);
   listeners_.erase(it);
+  status_.listeners.store(static_cast<std::uint32_t>(listeners_.size()));
 }
 
 void Worker::handle(Drain& command) {
-  draining_ = true;
+  retiring_ = false;
+  close_all_listeners(true);
+  begin_draining(draining_ ? std::min(drain_deadline_, command.deadline) : command.deadline);
+}
+
+void Worker::handle(Retire& command) {
+  if (draining_) return;
+  retiring_ = true;
+  retire_listeners_at_ = command.close_listeners_at;
   drain_deadline_ = command.deadline;
-  for (Listener& listener : listeners_) close_listener(listener);
+}
+
+void Worker::handle(SteerListeners& command) {
+  for (Listener& listener : listeners_) {
+    if (listener.socket.inherited()) continue;  // one socket shared by every worker
+    try {
+      listener.socket.steer_to_first(command.count);
+    } catch (const std::system_error& e) {
+      // Not fatal: without steering, a socket about to close may still get a few connections.
+      spdlog::error("worker {}: {}", index_, e.what());
+    }
+  }
+}
+
+void Worker::handle(Wedge& command) {
+  spdlog::warn("worker {}: wedged for {} ms (test hook)", index_, command.duration.count());
+  std::this_thread::sleep_for(command.duration);
+}
+
+void Worker::close_all_listeners(bool shrink) {
+  for (Listener& listener : listeners_) close_listener(listener, shrink);
   listeners_.clear();
+  status_.listeners.store(0);
+  supervisor_wakeup_.notify();
+}
+
+void Worker::begin_draining(Clock::time_point deadline) {
+  draining_ = true;
+  drain_deadline_ = deadline;
   connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
   kick_draining(Clock::now());
 }
@@ -297,7 +343,7 @@ void Worker::handle(Stop&) { stopping_ = true; }
 
 void Worker::handle(Ping&) {}
 
-void Worker::close_listener(Listener& listener) {
+void Worker::close_listener(Listener& listener, bool shrink) {
   // Explicitly: epoll forgets an fd on close() only once every duplicate of it is closed, and
   // inherited sockets are duplicated across workers (and held by systemd).
   epoll_.remove(listener.socket.fd());
@@ -310,7 +356,7 @@ void Worker::close_listener(Listener& listener) {
   // Accept what is already queued, so that the kernel has nothing to reset when the socket
   // closes. A connection that completes its handshake between the last accept() and close()
   // is still reset: the kernel offers no way to close that window (see docs/operations.md).
-  listener.socket.shrink_backlog();
+  if (shrink) listener.socket.shrink_backlog();
   while (accept_one(listener)) {
   }
   spdlog::debug("worker {}: closed listener {}", index_, listener.socket.address().to_string());

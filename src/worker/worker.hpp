@@ -63,10 +63,17 @@ class Worker {
   void handle(Drain& command);
   void handle(Stop& command);
   void handle(Ping& command);
+  void handle(SteerListeners& command);
+  void handle(Retire& command);
+  void handle(Wedge& command);
 
   void on_listener_ready(Listener& listener);
   bool accept_one(Listener& listener);
-  void close_listener(Listener& listener);
+  // Accepts what is queued on the listener, then closes it. `shrink` first shrinks its backlog,
+  // for a socket that new connections are not steered away from.
+  void close_listener(Listener& listener, bool shrink);
+  void close_all_listeners(bool shrink);
+  void begin_draining(Clock::time_point deadline);
   void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
               const Listener& listener);
   void on_connection_ready(std::uint64_t token, std::uint32_t events);
@@ -97,6 +104,8 @@ class Worker {
   IoContext io_;
   std::array<epoll_event, 256> events_{};
   bool draining_ = false;
+  bool retiring_ = false;  // Retire received; listeners not closed yet
+  Clock::time_point retire_listeners_at_{};
   bool stopping_ = false;
   Clock::time_point drain_deadline_{};
   const Clock::time_point epoch_ = Clock::now();

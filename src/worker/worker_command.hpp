@@ -37,7 +37,27 @@ struct Drain {
 struct Stop {};
 // Does nothing; being processed proves the worker's loop is alive (watchdog).
 struct Ping {};
+// Steers the new connections of every listener group this worker is in to the first `count`
+// sockets of each group (0: to every socket). Sent to the first worker only, whose socket is
+// the first of every group; the supervisor keeps each worker's socket at the same index in
+// every group (see Supervisor).
+struct SteerListeners {
+  unsigned count;
+};
+// The worker leaves (fewer `workers:`). New connections are already steered to other sockets;
+// it keeps accepting on its own until `close_listeners_at` (handshakes begun before the
+// steering), then accepts what is queued and closes them. Its connections then finish as under
+// Drain, by `deadline`, and the thread ends.
+struct Retire {
+  std::chrono::steady_clock::time_point close_listeners_at;
+  std::chrono::steady_clock::time_point deadline;
+};
+// Test builds only (ECHOD_TEST_HOOKS): blocks the worker's thread, as a wedged worker would.
+struct Wedge {
+  std::chrono::milliseconds duration;
+};
 
-using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping>;
+using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping,
+                                   SteerListeners, Retire, Wedge>;
 
 }  // namespace echod

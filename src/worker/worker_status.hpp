@@ -26,6 +26,7 @@ struct alignas(64) WorkerStatus {
   std::atomic<bool> finished{false};  // its loop has ended
   std::atomic<bool> failed{false};    // ended by an unexpected error (logged)
   std::atomic<std::uint64_t> processed_commands{0};
+  std::atomic<std::uint32_t> listeners{0};  // listening sockets still open
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> accepted_total{0};
   std::atomic<std::uint64_t> closed_total{0};
@@ -42,6 +43,43 @@ struct alignas(64) WorkerStatus {
   // For the owning worker: adds without a locked instruction (single writer).
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t delta) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+};
+
+// A sum of workers' counters, in plain numbers: what the supervisor keeps of the workers that
+// retired (so that totals never go back), and what a scrape adds up.
+struct WorkerTotals {
+  std::uint64_t accepted = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t accept_pauses = 0;
+  std::array<std::uint64_t, kCloseReasonCount> closed_by_reason{};
+  std::array<std::uint64_t, kRejectReasonCount> rejected_by_reason{};
+  std::array<std::uint64_t, kAcceptErrorClassCount> accept_errors{};
+
+  void add(const WorkerStatus& status) noexcept {
+    constexpr auto kRelaxed = std::memory_order_relaxed;
+    accepted += status.accepted_total.load(kRelaxed);
+    closed += status.closed_total.load(kRelaxed);
+    bytes_received += status.bytes_received.load(kRelaxed);
+    bytes_sent += status.bytes_sent.load(kRelaxed);
+    accept_pauses += status.accept_pauses.load(kRelaxed);
+    for (std::size_t i = 0; i < kCloseReasonCount; ++i) {
+      closed_by_reason[i] += status.closed_by_reason[i].load(kRelaxed);
+    }
+    for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
+      rejected_by_reason[i] += status.rejected_by_reason[i].load(kRelaxed);
+    }
+    for (std::size_t i = 0; i < kAcceptErrorClassCount; ++i) {
+      accept_errors[i] += status.accept_errors[i].load(kRelaxed);
+    }
+  }
+
+  [[nodiscard]] std::uint64_t rejected() const noexcept {
+    std::uint64_t sum = 0;
+    for (std::uint64_t count : rejected_by_reason) sum += count;
+    return sum;
   }
 };
 

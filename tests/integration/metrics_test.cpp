@@ -319,6 +319,55 @@ TEST(MetricsTest, EndpointFollowsReload) {
   EXPECT_FALSE(connect_tcp("127.0.0.1", free_port).valid());
 }
 
+// Workers that retire take their counts with them into the totals: a counter never goes back.
+TEST(MetricsTest, CountersSurviveWorkersRetiring) {
+  constexpr std::size_t kClients = 40;
+  constexpr auto kClientsD = static_cast<double>(kClients);
+  DaemonConfig config = metrics_config();
+  config.workers = 4;
+  DaemonProcess daemon(config);
+  ASSERT_TRUE(daemon.start_ready());
+  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
+  std::optional<std::uint16_t> port = metrics_port(daemon);
+  ASSERT_TRUE(port);
+
+  // Connections spread over the four workers, each echoes once and closes.
+  for (std::size_t i = 0; i < kClients; ++i) {
+    UniqueFd client = daemon.connect();
+    ASSERT_TRUE(client.valid());
+    ASSERT_EQ(echo_exact(client.get(), "x"), "x");
+  }
+  const std::string closed = R"(echod_connections_closed_total{reason="client_close"})";
+  Scrape before = scrape_until(*port, [&](const Scrape& s) { return s[closed] == kClientsD; });
+  ASSERT_TRUE(before.ok);
+  EXPECT_EQ(before["echod_workers"], 4);
+  EXPECT_EQ(before["echod_connections_accepted_total"], kClientsD);
+
+  config.workers = 1;
+  ASSERT_TRUE(daemon.reload(config.yaml()));
+  ASSERT_TRUE(daemon.wait_for_log_count("retired after serving", 3));
+  Scrape after = scrape_until(*port, [](const Scrape& s) {
+    return s.sum("echod_connections_open") == 0 && s["echod_workers"] == 1;
+  });
+  ASSERT_TRUE(after.ok);
+  EXPECT_EQ(after["echod_workers"], 1);
+  EXPECT_EQ(after["echod_connections_accepted_total"], kClientsD);
+  EXPECT_EQ(after[closed], kClientsD);
+  EXPECT_EQ(after["echod_received_bytes_total"], kClientsD);
+  EXPECT_EQ(after["echod_sent_bytes_total"], kClientsD);
+  std::size_t open_series = 0;
+  for (const auto& [series, value] : after.samples) {
+    if (series.starts_with("echod_connections_open{")) ++open_series;
+  }
+  EXPECT_EQ(open_series, 1U) << "one worker left to report open connections";
+
+  // `echod --status` keeps the same totals.
+  CommandResult status = status_json(daemon);
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto json = nlohmann::json::parse(status.out);
+  EXPECT_EQ(json.at("closed_by_reason").at("client_close").get<std::size_t>(), kClients);
+}
+
 TEST(MetricsTest, ReloadToABusyAddressIsRejectedAndTheOldEndpointStays) {
   DaemonProcess daemon(metrics_config());
   daemon.allow_log_error("cannot serve metrics on");

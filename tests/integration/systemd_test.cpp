@@ -1,6 +1,5 @@
 // The service-manager side: READY=1/STATUS=, WATCHDOG=1, and the environment echod cleans.
-#include <signal.h>
-
+#include <csignal>
 #include <regex>
 #include <string>
 #include <vector>
@@ -37,7 +36,7 @@ TEST(ReadinessTest, ReadyMeansAcceptingAndStatusNamesTheAddress) {
   EXPECT_EQ(daemon.notifications().size(), 1U);
 }
 
-TEST(ReadinessTest, WatchdogPingsAtHalfTheInterval) {
+TEST(ReadinessTest, WatchdogPingsWithinHalfTheInterval) {
   DaemonProcess daemon(DaemonConfig{});
   ASSERT_TRUE(daemon.start_ready({}, {"WATCHDOG_USEC=400000"}));
   int pings = 0;
@@ -47,7 +46,7 @@ TEST(ReadinessTest, WatchdogPingsAtHalfTheInterval) {
     if (!n) break;
     if (*n == "WATCHDOG=1") ++pings;
   }
-  EXPECT_GE(pings, 4) << "WATCHDOG=1 every 200 ms expected; got " << pings << " in 2 s";
+  EXPECT_GE(pings, 4) << "WATCHDOG=1 at least every 200 ms expected; got " << pings << " in 2 s";
 }
 
 TEST(ReadinessTest, StatusFollowsTheConnectionCount) {

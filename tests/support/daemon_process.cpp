@@ -1,13 +1,13 @@
 #include "support/daemon_process.hpp"
 
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,6 +16,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "sys/system_error.hpp"
 
 namespace echod::test {
 namespace {
@@ -226,13 +228,13 @@ std::optional<Endpoint> DaemonProcess::endpoint_for_host(std::string_view host) 
 UniqueFd DaemonProcess::connect(std::size_t index, const ConnectOptions& options) const {
   if (index >= endpoints_.size()) {
     ADD_FAILURE() << "no listen address #" << index << " known";
-    return UniqueFd();
+    return {};
   }
   int error = 0;
   UniqueFd fd = connect_tcp(endpoints_[index].host, endpoints_[index].port, options,
                             std::chrono::seconds(5), &error);
   if (!fd) {
-    ADD_FAILURE() << "connect to " << endpoints_[index].to_string() << ": " << std::strerror(error);
+    ADD_FAILURE() << "connect to " << endpoints_[index].to_string() << ": " << errno_text(error);
   }
   return fd;
 }
@@ -304,7 +306,7 @@ std::optional<std::string> DaemonProcess::reload(std::string_view new_config_yam
 
 void DaemonProcess::send_signal(int signal) {
   ASSERT_TRUE(child_.started());
-  ASSERT_EQ(::kill(child_.pid(), signal), 0) << std::strerror(errno);
+  ASSERT_EQ(::kill(child_.pid(), signal), 0) << errno_text(errno);
 }
 
 std::optional<int> DaemonProcess::wait_exit(Clock::duration timeout) {
@@ -367,6 +369,18 @@ std::optional<std::size_t> DaemonProcess::rss_bytes() const {
 std::optional<std::size_t> DaemonProcess::fd_count() const {
   std::error_code error;
   std::filesystem::directory_iterator it("/proc/" + std::to_string(pid()) + "/fd", error);
+  if (error) return std::nullopt;
+  std::size_t count = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
+    if (error) return std::nullopt;
+    ++count;
+  }
+  return count;
+}
+
+std::optional<std::size_t> DaemonProcess::thread_count() const {
+  std::error_code error;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid()) + "/task", error);
   if (error) return std::nullopt;
   std::size_t count = 0;
   for (; it != std::filesystem::directory_iterator(); it.increment(error)) {

@@ -141,6 +141,7 @@ class DaemonProcess {
   // From /proc/PID: resident set size (VmRSS) and the number of open descriptors.
   [[nodiscard]] std::optional<std::size_t> rss_bytes() const;
   [[nodiscard]] std::optional<std::size_t> fd_count() const;
+  [[nodiscard]] std::optional<std::size_t> thread_count() const;  // /proc/PID/task entries
   // User plus system CPU time used so far (/proc/PID/stat), in clock ticks' resolution.
   [[nodiscard]] std::optional<std::chrono::nanoseconds> cpu_time() const;
   [[nodiscard]] std::string environ_text() const;  // /proc/PID/environ, NULs kept

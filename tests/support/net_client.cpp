@@ -106,7 +106,7 @@ UniqueFd connect_tcp_from(const std::string& source_host, const std::string& hos
   return fd;
 }
 
-UniqueFd listen_tcp(const std::string& host, std::uint16_t port, int* error) {
+UniqueFd listen_tcp(const std::string& host, std::uint16_t port, int* error, int backlog) {
   auto fail = [error](int e) {
     if (error != nullptr) *error = e;
     return UniqueFd();
@@ -116,7 +116,7 @@ UniqueFd listen_tcp(const std::string& host, std::uint16_t port, int* error) {
   UniqueFd fd(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail(errno);
   if (::bind(fd.get(), address.data(), address.length) != 0) return fail(errno);
-  if (::listen(fd.get(), 16) != 0) return fail(errno);
+  if (::listen(fd.get(), backlog) != 0) return fail(errno);
   return fd;
 }
 

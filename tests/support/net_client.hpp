@@ -34,7 +34,8 @@ UniqueFd connect_tcp_from(const std::string& source_host, const std::string& hos
                           Clock::duration timeout = std::chrono::seconds(5), int* error = nullptr);
 
 // A listening TCP socket on host:port (port 0: any), without SO_REUSEPORT. Invalid on failure.
-UniqueFd listen_tcp(const std::string& host, std::uint16_t port = 0, int* error = nullptr);
+UniqueFd listen_tcp(const std::string& host, std::uint16_t port = 0, int* error = nullptr,
+                    int backlog = 16);
 std::uint16_t local_port(int fd);
 
 void set_buffer_sizes(int fd, int receive_buffer, int send_buffer);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <system_error>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -54,6 +55,58 @@ TEST(ListenSocketTest, RefusesAPortHeldByAnotherSocketEvenWithReusePort) {
     EXPECT_EQ(e.code().value(), EADDRINUSE);
     EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos);
   }
+}
+
+// How many connections are waiting in each socket's accept queue (accepting them all).
+std::vector<int> accept_all(const std::vector<ListenSocket*>& sockets) {
+  std::vector<int> counts;
+  for (ListenSocket* socket : sockets) {
+    int count = 0;
+    while (UniqueFd(::accept4(socket->fd(), nullptr, nullptr, SOCK_CLOEXEC))) ++count;
+    counts.push_back(count);
+  }
+  return counts;
+}
+
+std::vector<int> spread(const SocketAddress& address, const std::vector<ListenSocket*>& sockets,
+                        int connections) {
+  std::vector<UniqueFd> clients;
+  clients.reserve(static_cast<std::size_t>(connections));
+  for (int i = 0; i < connections; ++i) clients.push_back(connect_to(address));
+  return accept_all(sockets);
+}
+
+// The kernel orders a reuseport group by the time each socket started listening, and a closing
+// socket's slot is taken by the last one: steering to the first K holds while only sockets at
+// index K or above close, and sockets that join later are not chosen until steering ends.
+TEST(ListenSocketTest, SteeringSendsNewConnectionsOnlyToTheFirstSockets) {
+  auto group = open_listen_group(loopback(0), 4);
+  const SocketAddress address = group[0].address();
+  std::vector<ListenSocket*> all{&group[0], &group[1], &group[2], &group[3]};
+  group[3].steer_to_first(2);  // through any socket of the group
+
+  auto counts = spread(address, all, 200);
+  EXPECT_GT(counts[0], 0);
+  EXPECT_GT(counts[1], 0);
+  EXPECT_EQ(counts[2] + counts[3], 0) << counts[2] << " " << counts[3];
+
+  // Socket 2 closes: socket 3 takes its slot; still at index 2 or above.
+  { ListenSocket closing = std::move(group[2]); }
+  std::vector<ListenSocket*> left{&group[0], &group[1], &group[3]};
+  counts = spread(address, left, 200);
+  EXPECT_GT(counts[0], 0);
+  EXPECT_GT(counts[1], 0);
+  EXPECT_EQ(counts[2], 0);
+
+  // A socket that joins now is appended: not chosen while steering to the first 2.
+  auto late = ListenSocket::open(address);
+  left.push_back(&late);
+  counts = spread(address, left, 200);
+  EXPECT_EQ(counts[2] + counts[3], 0);
+
+  group[0].steer_to_first(0);
+  counts = spread(address, left, 400);
+  for (std::size_t i = 0; i < counts.size(); ++i) EXPECT_GT(counts[i], 0) << "socket " << i;
 }
 
 }  // namespace

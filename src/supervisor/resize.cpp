@@ -1,0 +1,213 @@
+// Changing the number of workers on reload, without dropping a connection.
+//
+// Growing: new sockets join every listener group at the end. While they wait for their worker
+// to start, the first worker steers new connections to the sockets already served, so nothing
+// queues on a socket nobody accepts from; once the new workers run, the steering ends.
+//
+// Shrinking: the last workers retire. The first worker steers new connections to the sockets
+// of the workers that stay (the kernel runs the program for each SYN only). A handshake that
+// began before the steering still completes on the retiring socket, so a retiring worker keeps
+// accepting for kRetireGrace, then accepts what is queued and closes its listeners, and its
+// connections finish as at stop (echo, FIN, close) within shutdown_timeout. With
+// net.ipv4.tcp_migrate_req=1 the kernel moves whatever is still queued or half-open on a
+// closing socket to another socket of its group, and the retiring worker closes at once.
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "config/units.hpp"
+#include "supervisor/supervisor.hpp"
+
+namespace echod {
+namespace {
+
+// How long a retiring socket still accepts after new connections were steered away: covers
+// handshakes in flight at that moment, except one whose SYN-ACK was lost (TCP resends it after
+// one second).
+constexpr auto kRetireGrace = std::chrono::seconds(1);
+constexpr auto kCommandTimeout = std::chrono::seconds(5);
+constexpr auto kRetireStopGrace = std::chrono::seconds(2);
+
+std::optional<bool> tcp_migrate_req() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_migrate_req");
+  int value = 0;
+  if (!(in >> value)) return std::nullopt;
+  return value != 0;
+}
+
+}  // namespace
+
+void Supervisor::log_tcp_migrate_req() const {
+  auto migrate = tcp_migrate_req();
+  if (!migrate) {
+    spdlog::info("net.ipv4.tcp_migrate_req is not available (Linux before 5.14)");
+  } else if (*migrate) {
+    spdlog::info(
+        "net.ipv4.tcp_migrate_req is 1: connections queued on a closing listener move to "
+        "another worker");
+  } else {
+    spdlog::info(
+        "net.ipv4.tcp_migrate_req is 0: a retiring worker keeps accepting for {} ms after new "
+        "connections are steered away",
+        std::chrono::milliseconds(kRetireGrace).count());
+  }
+}
+
+void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+                                Growth& growth) {
+  // A socket joins its group at the end: while a retiring socket is open, a new one would not
+  // land at its worker's index. Retiring sockets close within kRetireGrace.
+  bool closed = wait_for(
+      [this] {
+        return std::all_of(retiring_.begin(), retiring_.end(), [](const WorkerSlot& slot) {
+          const WorkerStatus& status = slot.worker->status();
+          return status.listeners.load() == 0 || status.finished.load();
+        });
+      },
+      kRetireGrace + kCommandTimeout);
+  if (!closed) {
+    throw StartupError(
+        "workers: retiring workers still hold listening sockets; new workers cannot be added "
+        "yet (try again)");
+  }
+  const auto current = static_cast<unsigned>(workers_.size());
+  bool own_sockets = std::any_of(listeners_.begin(), listeners_.end(),
+                                 [](const ListenerGroup& g) { return !g.inherited; });
+  if (own_sockets) {
+    // A new socket takes connections as soon as it listens, before its worker runs.
+    Worker& first = *workers_.front().worker;
+    growth.steered = true;
+    if (!wait_processed({{&first, first.post(SteerListeners{current})}}, kCommandTimeout)) {
+      throw StartupError("workers: worker " + std::to_string(first.index()) +
+                         " did not answer; not adding workers");
+    }
+  }
+  growth.listeners.resize(target - current);
+  try {
+    for (const ListenerGroup& group : listeners_) {
+      if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
+      for (auto& listeners : growth.listeners) {
+        listeners.push_back(AddListener{group.id, group.inherited
+                                                      ? group.inherited->duplicate()
+                                                      : ListenSocket::open(group.bound)});
+      }
+    }
+  } catch (const std::system_error& e) {
+    throw StartupError("workers: cannot open a socket for a new worker: " + std::string(e.what()));
+  }
+}
+
+void Supervisor::abandon_growth(Growth& growth) {
+  growth.listeners.clear();  // steered away from: nothing was queued on them
+  if (growth.steered) workers_.front().worker->post(SteerListeners{0});
+  growth.steered = false;
+}
+
+std::vector<Supervisor::Posted> Supervisor::grow(Growth growth, const WorkerSettings& settings) {
+  std::vector<const Worker*> added;
+  for (auto& listeners : growth.listeners) {
+    auto worker = make_worker(settings);
+    for (AddListener& listener : listeners) worker->post(std::move(listener));
+    worker->start();
+    spdlog::info("worker {} started", worker->index());
+    added.push_back(worker.get());
+    workers_.push_back(WorkerSlot{std::move(worker)});
+  }
+  // A worker runs once it has taken its listeners (see Worker::run).
+  bool running = wait_for(
+      [&added] {
+        return std::all_of(added.begin(), added.end(), [](const Worker* w) {
+          return w->status().running.load() || w->status().failed.load();
+        });
+      },
+      kCommandTimeout);
+  if (!running) spdlog::warn("not every new worker started within {} s", kCommandTimeout.count());
+  std::vector<Posted> posted;
+  if (growth.steered) {
+    Worker& first = *workers_.front().worker;
+    posted.push_back({&first, first.post(SteerListeners{0})});
+  }
+  return posted;
+}
+
+std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
+                                                   std::chrono::milliseconds shutdown_timeout) {
+  bool own_sockets = std::any_of(listeners_.begin(), listeners_.end(),
+                                 [](const ListenerGroup& g) { return !g.inherited; });
+  std::vector<Posted> posted;
+  if (own_sockets) {
+    Worker& first = *workers_.front().worker;
+    posted.push_back({&first, first.post(SteerListeners{target})});
+    // The retiring sockets' grace starts once no new connection is steered to them.
+    if (!wait_processed(posted, kCommandTimeout)) {
+      spdlog::warn("worker {} did not confirm the steering within {} s", first.index(),
+                   kCommandTimeout.count());
+    }
+  }
+  auto now = Clock::now();
+  // Inherited sockets are shared by every worker: a retiring worker just lets go of its handle.
+  bool migrate = tcp_migrate_req().value_or(false);
+  Retire retire{own_sockets && !migrate ? now + kRetireGrace : now, now + shutdown_timeout};
+  for (std::size_t i = target; i < workers_.size(); ++i) {
+    WorkerSlot& slot = workers_[i];
+    spdlog::info(
+        "worker {} retiring: its listeners close {}, its {} connection(s) finish within {}",
+        slot.worker->index(),
+        retire.close_listeners_at > now ? "after handshakes in flight" : "now",
+        slot.worker->status().connections.load(), format_duration(shutdown_timeout));
+    posted.push_back({slot.worker.get(), slot.worker->post(retire)});
+    slot.retire_deadline = retire.deadline;
+    retiring_.push_back(std::move(slot));
+  }
+  workers_.erase(workers_.begin() + target, workers_.end());
+  return posted;
+}
+
+void Supervisor::reap_retired() {
+  auto now = Clock::now();
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    Worker& worker = *it->worker;
+    const WorkerStatus& status = worker.status();
+    if (status.finished.load() && !status.failed.load()) {
+      worker.join();
+      spdlog::info("worker {} retired after serving {} connection(s)", worker.index(),
+                   status.accepted_total.load());
+      retired_totals_.add(status);  // totals never go back
+      metrics_->retire(status);
+      it = retiring_.erase(it);
+      continue;
+    }
+    if (!it->stop_sent && now >= it->retire_deadline + kRetireStopGrace) {
+      spdlog::warn("worker {} still busy after its shutdown timeout; closing its connections",
+                   worker.index());
+      worker.post(Stop{});
+      it->stop_sent = true;
+    }
+    ++it;
+  }
+}
+
+std::string Supervisor::answer_test_hook(const std::string& command) {
+  // "test-wedge <position> <milliseconds>"
+  constexpr std::string_view kWedge = "test-wedge ";
+  if (!command.starts_with(kWedge)) return "{\"error\": \"unknown command\"}\n";
+  std::string_view args = std::string_view(command).substr(kWedge.size());
+  unsigned position = 0;
+  unsigned milliseconds = 0;
+  auto [end, ec] = std::from_chars(args.data(), args.data() + args.size(), position);
+  if (ec == std::errc() && end < args.data() + args.size() && *end == ' ') {
+    ec = std::from_chars(end + 1, args.data() + args.size(), milliseconds).ec;
+  }
+  if (ec != std::errc() || position >= workers_.size()) {
+    return "{\"error\": \"usage: test-wedge <worker position> <milliseconds>\"}\n";
+  }
+  workers_[position].worker->post(Wedge{std::chrono::milliseconds(milliseconds)});
+  return "{\"ok\": true}\n";
+}
+
+}  // namespace echod
