@@ -98,20 +98,26 @@ void ListenSocket::shrink_backlog() noexcept {
 void ListenSocket::steer_to_first(unsigned count) {
   if (count == 0) {
     int unused = 0;
-    if (::setsockopt(fd_.get(), SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused)) !=
-            0 &&
-        errno != ENOENT) {
-      throw_errno("setsockopt(SO_DETACH_REUSEPORT_BPF) " + address_.to_string());
+    if (::setsockopt(fd_.get(), SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused)) ==
+            0 ||
+        errno == ENOENT) {
+      return;
     }
-    return;
+    if (errno != ENOPROTOOPT)
+      throw_errno("setsockopt(SO_DETACH_REUSEPORT_BPF) " + address_.to_string());
+    // Before Linux 5.3 a program cannot be detached. One that returns an index past the end of
+    // the group does the same: the kernel then picks a socket by hash, as without a program.
   }
   // A = random(); A %= count; return A: the index of the socket to take the connection.
-  std::array<sock_filter, 3> code{{
+  std::array<sock_filter, 3> steer{{
       {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)},
       {BPF_ALU | BPF_MOD | BPF_K, 0, 0, count},
       {BPF_RET | BPF_A, 0, 0, 0},
   }};
-  sock_fprog program{static_cast<unsigned short>(code.size()), code.data()};
+  std::array<sock_filter, 1> by_hash{{{BPF_RET | BPF_K, 0, 0, 0xffffffffU}}};
+  sock_fprog program = count == 0
+                           ? sock_fprog{static_cast<unsigned short>(by_hash.size()), by_hash.data()}
+                           : sock_fprog{static_cast<unsigned short>(steer.size()), steer.data()};
   if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof(program)) !=
       0) {
     throw_errno("setsockopt(SO_ATTACH_REUSEPORT_CBPF) " + address_.to_string());

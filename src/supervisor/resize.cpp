@@ -59,7 +59,7 @@ void Supervisor::log_tcp_migrate_req() const {
 }
 
 void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
-                                Growth& growth) {
+                                const WorkerSettings& settings, Growth& growth) {
   // A socket joins its group at the end: while a retiring socket is open, a new one would not
   // land at its worker's index. Retiring sockets close within kRetireGrace.
   bool closed = wait_for(
@@ -87,37 +87,44 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress
                          " did not answer; not adding workers");
     }
   }
-  growth.listeners.resize(target - current);
   try {
-    for (const ListenerGroup& group : listeners_) {
-      if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
-      for (auto& listeners : growth.listeners) {
-        listeners.push_back(AddListener{group.id, group.inherited
-                                                      ? group.inherited->duplicate()
-                                                      : ListenSocket::open(group.bound)});
+    for (unsigned i = current; i < target; ++i) {
+      auto worker = make_worker(settings);
+      for (const ListenerGroup& group : listeners_) {
+        if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
+        worker->post(AddListener{group.id, group.inherited ? group.inherited->duplicate()
+                                                           : ListenSocket::open(group.bound)});
       }
+      growth.workers.push_back(std::move(worker));
     }
   } catch (const std::system_error& e) {
-    throw StartupError("workers: cannot open a socket for a new worker: " + std::string(e.what()));
+    throw StartupError("workers: cannot prepare a new worker: " + std::string(e.what()));
   }
 }
 
 void Supervisor::abandon_growth(Growth& growth) {
-  growth.listeners.clear();  // steered away from: nothing was queued on them
+  growth.workers.clear();  // their sockets were steered away from: nothing is queued on them
   if (growth.steered) workers_.front().worker->post(SteerListeners{0});
   growth.steered = false;
 }
 
-std::vector<Supervisor::Posted> Supervisor::grow(Growth growth, const WorkerSettings& settings) {
+std::vector<Supervisor::Posted> Supervisor::grow(Growth growth) {
   std::vector<const Worker*> added;
-  for (auto& listeners : growth.listeners) {
-    auto worker = make_worker(settings);
-    for (AddListener& listener : listeners) worker->post(std::move(listener));
-    worker->start();
+  for (auto& worker : growth.workers) {
+    try {
+      worker->start();
+    } catch (const std::system_error& e) {
+      // Closing the sockets of this worker and of those after it leaves the serving sockets at
+      // their indexes: a closing socket's place is taken by the last one, also one of these.
+      spdlog::error("cannot start a new worker: {}; serving with {} worker(s)", e.what(),
+                    workers_.size());
+      break;
+    }
     spdlog::info("worker {} started", worker->index());
     added.push_back(worker.get());
     workers_.push_back(WorkerSlot{std::move(worker)});
   }
+  growth.workers.clear();  // any that did not start, with their sockets
   // A worker runs once it has taken its listeners (see Worker::run).
   bool running = wait_for(
       [&added] {

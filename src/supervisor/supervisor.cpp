@@ -97,14 +97,15 @@ void raise_fd_limit() {
 
 }  // namespace
 
-void Supervisor::clamp_to_fd_limit(LimitsConfig& limits) const {
+void Supervisor::clamp_to_fd_limit(Config& config) const {
+  LimitsConfig& limits = config.limits;
   // Every connection is one fd; keep room for the listeners, each worker's epoll and eventfd,
   // and the odd file (journal socket, /proc reads).
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
     std::size_t workers =
-        std::max<std::size_t>(workers_.size() + retiring_.size(), config_.workers.resolve());
-    std::size_t reserve = 64 + workers * (4 + config_.listen.size());
+        std::max<std::size_t>(workers_.size() + retiring_.size(), config.workers.resolve());
+    std::size_t reserve = 64 + workers * (4 + config.listen.size());
     std::size_t usable = limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1;
     if (limits.max_connections > usable) {
       spdlog::warn(
@@ -147,7 +148,7 @@ int Supervisor::run(SignalSet& signals) {
 void Supervisor::start() {
   unsigned count = config_.workers.resolve();
   raise_fd_limit();
-  clamp_to_fd_limit(config_.limits);
+  clamp_to_fd_limit(config_);
   apply_admission_limits(config_.limits);
   WorkerSettings settings{config_.limits};
   for (unsigned i = 0; i < count; ++i) workers_.push_back(WorkerSlot{make_worker(settings)});
@@ -360,8 +361,8 @@ ReloadOutcome Supervisor::reload() {
     spdlog::info("no configuration file at {}; using built-in defaults", command_line_.config_path);
   }
   Config next = std::move(*result.config);
-  clamp_to_fd_limit(next.limits);
   if (inherited_listeners_ > 0) next.listen = config_.listen;  // systemd owns the sockets
+  clamp_to_fd_limit(next);
   ConfigChanges changes = diff_configs(config_, next);
   const auto current = static_cast<unsigned>(workers_.size());
   const unsigned target = next.workers.resolve();
@@ -371,21 +372,6 @@ ReloadOutcome Supervisor::reload() {
     next.log.target = config_.log.target;
   }
 
-  // Build the new state first: if new workers' sockets or a new address cannot be opened,
-  // nothing changes.
-  Growth growth;
-  std::vector<std::vector<ListenSocket>> opened;
-  try {
-    if (target > current) prepare_growth(target, changes.removed_listeners, growth);
-    for (const SocketAddress& address : changes.added_listeners) {
-      opened.push_back(open_group(address, target));
-    }
-  } catch (const StartupError& e) {
-    abandon_growth(growth);
-    spdlog::error("{}", e.what());
-    last_reload_errors_.emplace_back(e.what());
-    return reject(1);
-  }
   // The metrics endpoint too: the new one is bound before the old one stops, so an address
   // that overlaps the running one is rejected (docs/configuration.md).
   std::unique_ptr<MetricsServer> metrics_server;
@@ -403,6 +389,23 @@ ReloadOutcome Supervisor::reload() {
     }
   }
 
+  // Build the new state first: if new workers' sockets or a new address cannot be opened,
+  // nothing changes.
+  Growth growth;
+  std::vector<std::vector<ListenSocket>> opened;
+  try {
+    if (target > current) {
+      prepare_growth(target, changes.removed_listeners, WorkerSettings{next.limits}, growth);
+    }
+    for (const SocketAddress& address : changes.added_listeners) {
+      opened.push_back(open_group(address, target));
+    }
+  } catch (const StartupError& e) {
+    abandon_growth(growth);
+    spdlog::error("{}", e.what());
+    last_reload_errors_.emplace_back(e.what());
+    return reject(1);
+  }
   // Switch.
   std::vector<Posted> posted;
   auto track = [&posted](const std::vector<Posted>& more) {
@@ -413,7 +416,7 @@ ReloadOutcome Supervisor::reload() {
     apply_admission_limits(next.limits);
     track(post_all([&next] { return ApplySettings{{next.limits}}; }));
   }
-  if (target > current) track(grow(std::move(growth), WorkerSettings{next.limits}));
+  if (target > current) track(grow(std::move(growth)));
   if (target < current) track(shrink(target, next.shutdown_timeout));
   for (std::size_t i = 0; i < opened.size(); ++i) {
     track(hand_out(changes.added_listeners[i], std::move(opened[i])));

@@ -77,8 +77,8 @@ class Supervisor {
   // What a growth in `workers:` needs, built before anything changes: for each new worker, its
   // socket in every group that stays.
   struct Growth {
-    std::vector<std::vector<AddListener>> listeners;
-    bool steered = false;  // the first worker steers new connections away from these sockets
+    std::vector<std::unique_ptr<Worker>> workers;  // made, given their sockets, not started
+    bool steered = false;  // the first worker steers new connections away from their sockets
   };
 
   void start();
@@ -104,14 +104,16 @@ class Supervisor {
   [[nodiscard]] bool any_worker_failed() const;
 
   // Worker count changes (resize.cpp).
-  // Waits for retiring listeners to close, steers new connections to the serving sockets and
-  // opens the new workers' sockets (none for the `removed` addresses). Throws StartupError;
-  // abandon_growth() then undoes what was done.
-  void prepare_growth(unsigned target, const std::vector<SocketAddress>& removed, Growth& growth);
+  // Waits for retiring listeners to close, steers new connections to the serving sockets, and
+  // makes the new workers (not started) with their sockets (none for the `removed` addresses).
+  // Throws StartupError; abandon_growth() then undoes what was done.
+  void prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+                      const WorkerSettings& settings, Growth& growth);
   // Undoes prepare_growth() when the reload is rejected later.
   void abandon_growth(Growth& growth);
-  // Starts the new workers with their sockets, then lets every socket take new connections.
-  std::vector<Posted> grow(Growth growth, const WorkerSettings& settings);
+  // Starts the new workers, then lets every socket take new connections. A worker that cannot
+  // start is logged and left out, with those after it, so the serving sockets stay in order.
+  std::vector<Posted> grow(Growth growth);
   // Steers new connections away from the last workers, then retires them.
   std::vector<Posted> shrink(unsigned target, std::chrono::milliseconds shutdown_timeout);
   // Joins the retired workers that have finished; stops the ones past their deadline.
@@ -131,7 +133,7 @@ class Supervisor {
   [[nodiscard]] std::uint64_t live_connections() const;
   [[nodiscard]] Clock::duration tick_interval() const;
   // Lowers limits.max_connections to what the open-file limit allows (with a warning).
-  void clamp_to_fd_limit(LimitsConfig& limits) const;
+  void clamp_to_fd_limit(Config& config) const;
   void apply_admission_limits(const LimitsConfig& limits);
 
   CommandLine command_line_;
