@@ -60,18 +60,6 @@ class ChurnTest : public testing::Test {
     }
   }
 
-  // Polls `condition` until it holds or `timeout` passes (for /proc figures, which have no
-  // event to wait on).
-  static bool eventually(const std::function<bool()>& condition,
-                         Clock::duration timeout = std::chrono::seconds(10)) {
-    auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
-
   bool isolated_ = false;
   std::string why_not_isolated_;
 };

@@ -56,18 +56,6 @@ bool vanish(UniqueFd& fd) {
   return silent;
 }
 
-// Waits until echod's descriptor count is back to `baseline`; returns the last count seen.
-std::size_t wait_for_fd_count(const DaemonProcess& daemon, std::size_t baseline,
-                              Clock::duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  std::size_t count = daemon.fd_count().value_or(0);
-  while (count != baseline && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-    count = daemon.fd_count().value_or(0);
-  }
-  return count;
-}
-
 // The misbehaving clients, one round of each; counts what they did for the report.
 class FaultyClients {
  public:
@@ -249,7 +237,8 @@ TEST(FaultInjectionTest, MisbehavingClientsHurtNeitherHealthyClientsNorTheDaemon
   after.reset();
 
   // Every connection is closed, including the vanished ones (idle timeout).
-  EXPECT_EQ(wait_for_fd_count(daemon, *baseline, kFdSettleTimeout), *baseline)
+  EXPECT_TRUE(eventually([&] { return daemon.fd_count() == baseline; }, kFdSettleTimeout));
+  EXPECT_EQ(daemon.fd_count(), baseline)
       << "echod's descriptors did not return to the baseline; log:\n"
       << daemon.log_text().substr(0, 20000);
   RecordProperty("healthy_rounds", rounds);
@@ -290,7 +279,8 @@ TEST(FaultInjectionTest, ResetStormLeavesNoDescriptorBehind) {
     set_reset_on_close(fd.get());
     fd.reset();
   }
-  EXPECT_EQ(wait_for_fd_count(daemon, *baseline, kFdSettleTimeout), *baseline);
+  EXPECT_TRUE(eventually([&] { return daemon.fd_count() == baseline; }, kFdSettleTimeout));
+  EXPECT_EQ(daemon.fd_count(), baseline);
 
   UniqueFd after = daemon.connect();
   ASSERT_TRUE(after.valid());

@@ -10,7 +10,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -52,7 +54,29 @@ bool is_sanitizer_line(std::string_view line) {
          line.find("runtime error:") != std::string_view::npos;
 }
 
+// Entries in a directory such as /proc/PID/fd; nothing when it cannot be read to the end.
+std::optional<std::size_t> count_entries(const std::string& directory) {
+  std::error_code error;
+  std::filesystem::directory_iterator it(directory, error);
+  if (error) return std::nullopt;
+  std::size_t count = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
+    if (error) return std::nullopt;
+    ++count;
+  }
+  return count;
+}
+
 }  // namespace
+
+bool eventually(const std::function<bool()>& condition, Clock::duration timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 const char* echod_binary() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any test thread starts a process.
@@ -367,27 +391,11 @@ std::optional<std::size_t> DaemonProcess::rss_bytes() const {
 }
 
 std::optional<std::size_t> DaemonProcess::fd_count() const {
-  std::error_code error;
-  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid()) + "/fd", error);
-  if (error) return std::nullopt;
-  std::size_t count = 0;
-  for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
-    if (error) return std::nullopt;
-    ++count;
-  }
-  return count;
+  return count_entries("/proc/" + std::to_string(pid()) + "/fd");
 }
 
 std::optional<std::size_t> DaemonProcess::thread_count() const {
-  std::error_code error;
-  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid()) + "/task", error);
-  if (error) return std::nullopt;
-  std::size_t count = 0;
-  for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
-    if (error) return std::nullopt;
-    ++count;
-  }
-  return count;
+  return count_entries("/proc/" + std::to_string(pid()) + "/task");
 }
 
 std::optional<std::chrono::nanoseconds> DaemonProcess::cpu_time() const {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ inline constexpr Clock::duration kReadyTimeout = 10s;
 inline constexpr Clock::duration kLogTimeout = 10s;
 inline constexpr Clock::duration kExitTimeout = 15s;
 inline constexpr Clock::duration kNotifyTimeout = 10s;
+
+// Polls `condition` until it holds or `timeout` passes: for /proc figures (fd or thread
+// counts, CPU time), which have no event to wait on.
+bool eventually(const std::function<bool()>& condition, Clock::duration timeout = 10s);
 
 // The path of the echod binary under test: $ECHOD_TEST_BINARY when set (e.g. an installed
 // /usr/sbin/echod), else the one just built.
