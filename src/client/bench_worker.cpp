@@ -201,9 +201,10 @@ void BenchWorker::send_pending(std::uint32_t slot, std::int64_t now) {
   bool blocked = false;
   while (verifier.sent() < target) {
     std::uint64_t offset = verifier.sent();
-    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(target - offset, kBufferSize));
-    verifier.pattern().fill(offset, std::span(send_buffer_).first(n));
-    ssize_t sent = ::send(c.fd.get(), send_buffer_.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    auto bytes =
+        prepare(slot, offset,
+                static_cast<std::size_t>(std::min<std::uint64_t>(target - offset, kBufferSize)));
+    ssize_t sent = ::send(c.fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -218,12 +219,27 @@ void BenchWorker::send_pending(std::uint32_t slot, std::int64_t now) {
     }
     verifier.on_sent(static_cast<std::uint64_t>(sent));
     c.last_progress_ns = now;
-    if (static_cast<std::size_t>(sent) < n) {
+    if (static_cast<std::size_t>(sent) < bytes.size()) {
       blocked = true;
       break;
     }
   }
   set_events(slot, EPOLLIN | (blocked ? EPOLLOUT : 0u));
+}
+
+// The stream bytes of connection `slot` from `offset`: at most `size` of them, generated now or
+// left over from a send() that took only part of what was generated.
+std::span<const unsigned char> BenchWorker::prepare(std::uint32_t slot, std::uint64_t offset,
+                                                    std::size_t size) {
+  std::uint64_t owner = token(slot);
+  if (prepared_.token != owner || offset < prepared_.offset ||
+      offset >= prepared_.offset + prepared_.size) {
+    connections_[slot].verifier->pattern().fill(offset, std::span(send_buffer_).first(size));
+    prepared_ = {owner, offset, size};
+  }
+  auto skip = static_cast<std::size_t>(offset - prepared_.offset);
+  return std::span<const unsigned char>(send_buffer_)
+      .subspan(skip, std::min(size, prepared_.size - skip));
 }
 
 void BenchWorker::receive(std::uint32_t slot, std::int64_t now) {

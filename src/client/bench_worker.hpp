@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "client/bench_shared.hpp"
@@ -62,6 +63,8 @@ class BenchWorker {
   void on_connected(std::uint32_t slot, std::int64_t now);
   void receive(std::uint32_t slot, std::int64_t now);
   void send_pending(std::uint32_t slot, std::int64_t now);
+  std::span<const unsigned char> prepare(std::uint32_t slot, std::uint64_t offset,
+                                         std::size_t size);
   void queue_messages(Connection& c, std::int64_t now);
   void complete_messages(Connection& c, std::int64_t now);
   void begin_close(std::uint32_t slot, std::int64_t now);
@@ -94,6 +97,13 @@ class BenchWorker {
   bool issuing_ = true;
   std::vector<unsigned char> send_buffer_;
   std::vector<unsigned char> receive_buffer_;
+  // What send_buffer_ holds: `size` stream bytes from `offset` of the connection named `token`.
+  // Kept while send() takes them piece by piece, so that no byte is generated twice.
+  struct Prepared {
+    std::uint64_t token = ~std::uint64_t{0};
+    std::uint64_t offset = 0;
+    std::size_t size = 0;
+  } prepared_;
 
   WorkerResult result_;
   LiveStats::Snapshot live_delta_;

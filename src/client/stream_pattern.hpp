@@ -12,15 +12,19 @@ namespace echod::client {
 // The bytes one bench connection sends: a pseudo-random stream that both ends regenerate at any
 // offset, so the receiver verifies without keeping a copy of what it sent.
 //
-// Stream offset o lies in the 8-byte word o / 8, and word k is mix(run_key ^ (id << 40 | k)),
-// with mix the splitmix64 finalizer. mix is a bijection, so any 8 received bytes that came from
-// some stream can be decoded back to (id, offset): that is how a mismatch is classified as
-// duplicated, reordered or crossed bytes rather than plain corruption. Ids are 24 bits and wrap;
-// a stream is 2^43 bytes long before its words repeat.
+// The stream is made of 64-byte blocks of eight 8-byte words. Block b starts with the word
+// h = mix(run_key ^ (id << 40 | b)), with mix the splitmix64 finalizer, and its word j is
+// h + j * kStep. One mix per block instead of per word keeps generating and checking the stream
+// far cheaper than moving it through the kernel, so the client measures the server rather than
+// itself. mix is a bijection, so any 8 aligned received bytes that came from some stream can be
+// decoded back to (id, offset) by trying the eight values of j: that is how a mismatch is
+// classified as duplicated, reordered or crossed bytes rather than plain corruption. Ids are 24
+// bits and wrap; a stream is 2^46 bytes long before its blocks repeat.
 class StreamPattern {
  public:
   static constexpr unsigned kIdBits = 24;
-  static constexpr unsigned kIndexBits = 40;
+  static constexpr unsigned kIndexBits = 40;  // of the block index
+  static constexpr std::uint64_t kBlockWords = 8;
   static constexpr std::uint64_t kIdMask = (std::uint64_t{1} << kIdBits) - 1;
   static constexpr std::uint64_t kIndexMask = (std::uint64_t{1} << kIndexBits) - 1;
 
@@ -30,8 +34,9 @@ class StreamPattern {
   [[nodiscard]] std::uint32_t id() const { return static_cast<std::uint32_t>(id_); }
   [[nodiscard]] std::uint64_t run_key() const { return run_key_; }
 
+  // The stream's word `index` (bytes [8 * index, 8 * index + 8), little-endian).
   [[nodiscard]] std::uint64_t word(std::uint64_t index) const {
-    return mix(word_base_ ^ (index & kIndexMask));
+    return block_start(index / kBlockWords) + (index % kBlockWords) * kStep;
   }
 
   // Writes the stream bytes [offset, offset + out.size()) to `out`.
@@ -46,6 +51,17 @@ class StreamPattern {
       std::memcpy(p, bytes + skip, n);
       p += n;
       left -= n;
+    }
+    for (; left >= 8 && index % kBlockWords != 0; left -= 8, p += 8) {
+      std::uint64_t w = word(index++);
+      std::memcpy(p, &w, 8);
+    }
+    for (; left >= kBlockBytes; left -= kBlockBytes, p += kBlockBytes, index += kBlockWords) {
+      std::uint64_t start = block_start(index / kBlockWords);
+      for (std::size_t j = 0; j < kBlockWords; ++j) {
+        std::uint64_t w = start + j * kStep;
+        std::memcpy(p + 8 * j, &w, 8);
+      }
     }
     for (; left >= 8; left -= 8, p += 8) {
       std::uint64_t w = word(index++);
@@ -69,6 +85,21 @@ class StreamPattern {
       pos = n;
     }
     for (; pos + 8 <= data.size(); pos += 8) {
+      if (index % kBlockWords == 0 && pos + kBlockBytes <= data.size()) {
+        // A whole block: compare all of it at once, and look closer only when it differs.
+        std::uint64_t start = block_start(index / kBlockWords);
+        std::uint64_t differ = 0;
+        for (std::size_t j = 0; j < kBlockWords; ++j) {
+          std::uint64_t got = 0;
+          std::memcpy(&got, data.data() + pos + 8 * j, 8);
+          differ |= got ^ (start + j * kStep);
+        }
+        if (differ == 0) {
+          pos += kBlockBytes - 8;
+          index += kBlockWords;
+          continue;
+        }
+      }
       std::uint64_t got = 0;
       std::memcpy(&got, data.data() + pos, 8);
       std::uint64_t w = word(index++);
@@ -92,13 +123,16 @@ class StreamPattern {
     for (std::size_t shift = 0; shift < 8 && shift + 8 <= data.size(); ++shift) {
       std::uint64_t w = 0;
       std::memcpy(&w, data.data() + shift, 8);
-      std::uint64_t x = unmix(w) ^ run_key;
-      std::uint64_t id = x >> kIndexBits;
-      std::uint64_t index = x & kIndexMask;
-      // Bounding the index as well as the id keeps a random word from decoding by accident
-      // (odds about id_limit * 2^-32 per try).
-      if (id < id_limit && index < (std::uint64_t{1} << 32) && index * 8 >= shift) {
-        return Origin{static_cast<std::uint32_t>(id), index * 8 - shift};
+      for (std::uint64_t j = 0; j < kBlockWords; ++j) {
+        std::uint64_t x = unmix(w - j * kStep) ^ run_key;
+        std::uint64_t id = x >> kIndexBits;
+        std::uint64_t block = x & kIndexMask;
+        std::uint64_t offset = (block * kBlockWords + j) * 8;
+        // Bounding the block as well as the id keeps a random word from decoding by accident
+        // (odds about id_limit * 2^-35 per try, 64 tries).
+        if (id < id_limit && block < (std::uint64_t{1} << 29) && offset >= shift) {
+          return Origin{static_cast<std::uint32_t>(id), offset - shift};
+        }
       }
     }
     return std::nullopt;
@@ -117,6 +151,14 @@ class StreamPattern {
   }
 
  private:
+  static constexpr std::size_t kBlockBytes = kBlockWords * 8;
+  // Odd, so that j * kStep differs for every j: the eight words of a block are distinct.
+  static constexpr std::uint64_t kStep = 0x9e3779b97f4a7c15ULL;
+
+  [[nodiscard]] std::uint64_t block_start(std::uint64_t block) const {
+    return mix(word_base_ ^ (block & kIndexMask));
+  }
+
   static void store(std::uint64_t w, unsigned char (&bytes)[8]) { std::memcpy(bytes, &w, 8); }
 
   // Index in `data` (at most 8 - skip bytes) of the first byte that differs from bytes

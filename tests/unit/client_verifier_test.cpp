@@ -64,7 +64,9 @@ TEST(StreamPatternTest, StreamsWithDifferentIdsOrKeysDiffer) {
 
 TEST(StreamPatternTest, LocateDecodesIdAndOffsetAtAnyAlignment) {
   StreamPattern pattern(kRunKey, 9);
-  for (std::uint64_t offset : {0UL, 1UL, 2UL, 7UL, 8UL, 4093UL}) {
+  std::vector<std::uint64_t> offsets = {4093, 1'000'000'007};
+  for (std::uint64_t offset = 0; offset < 140; ++offset) offsets.push_back(offset);  // every word
+  for (std::uint64_t offset : offsets) {
     auto bytes = stream_bytes(pattern, offset, 15);
     auto origin = StreamPattern::locate(kRunKey, bytes, kIdLimit);
     ASSERT_TRUE(origin.has_value()) << "offset " << offset;
