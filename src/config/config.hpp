@@ -38,7 +38,7 @@ struct AccessConfig {
 
 struct LimitsConfig {
   // Bytes read from a client in one read() call; also the size of each worker's scratch buffer.
-  std::size_t io_buffer = 16 * 1024;
+  std::size_t io_buffer = 64 * 1024;
   // While more than this many echoed bytes wait to be written to a client, echod stops reading
   // from that client (TCP flow control then pushes back on the sender).
   std::size_t max_pending_output = 64 * 1024;

@@ -175,7 +175,11 @@ CloseReason Connection::flush(IoContext& io, int& error) {
 Connection::ReadResult Connection::read_and_echo(IoContext& io, int& error) {
   for (unsigned reads = 0; reads < io.max_reads_per_wakeup; ++reads) {
     if (pending_.readable() >= io.max_pending_output) return ReadResult::kBackpressure;
-    ssize_t received = ::recv(fd_.get(), io.scratch.data(), io.scratch.size(), 0);
+    // Behind unsent output, read no more than the cap leaves room for: what is held for one
+    // connection stays within max(max_pending_output, io_buffer).
+    std::size_t wanted = io.scratch.size();
+    if (!pending_.empty()) wanted = std::min(wanted, io.max_pending_output - pending_.readable());
+    ssize_t received = ::recv(fd_.get(), io.scratch.data(), wanted, 0);
     if (received == 0) return ReadResult::kEof;
     if (received < 0) {
       if (errno == EINTR) continue;
@@ -196,7 +200,7 @@ Connection::ReadResult Connection::read_and_echo(IoContext& io, int& error) {
     }
     if (written < count) pending_.append(data.subspan(written));
     // A short read means the socket is empty now; asking again would only return EAGAIN.
-    if (count < io.scratch.size()) return ReadResult::kDrained;
+    if (count < wanted) return ReadResult::kDrained;
   }
   return ReadResult::kCapped;
 }

@@ -573,7 +573,7 @@ TEST(FormatConfigTest, DefaultsAsYaml) {
             "  level: info\n"
             "  target: auto\n"
             "limits:\n"
-            "  io_buffer: 16KiB\n"
+            "  io_buffer: 64KiB\n"
             "  max_pending_output: 64KiB\n"
             "  max_connections: 10000\n"
             "  max_connections_per_ip: 32\n"

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <numeric>
 #include <optional>
@@ -113,7 +114,8 @@ TEST_F(ConnectionTest, PartialWritesAreKeptAndBackpressureStopsReading) {
     std::uint32_t events = connection_->wanted_events(io_.max_pending_output);
     ASSERT_NE(events, 0U);
     ASSERT_EQ(ready(events), CloseReason::kNone);
-    EXPECT_LE(connection_->pending_bytes(), io_.max_pending_output + scratch_.size());
+    // Behind pending output a read takes only the room left below the cap.
+    EXPECT_LE(connection_->pending_bytes(), std::max(io_.max_pending_output, scratch_.size()));
     if ((connection_->wanted_events(io_.max_pending_output) & EPOLLIN) == 0) {
       saw_backpressure = true;
       EXPECT_NE(connection_->wanted_events(io_.max_pending_output) & EPOLLOUT, 0U);
@@ -128,6 +130,32 @@ TEST_F(ConnectionTest, PartialWritesAreKeptAndBackpressureStopsReading) {
   ASSERT_EQ(echoed.size(), data.size());
   EXPECT_EQ(echoed, data);
   EXPECT_EQ(connection_->pending_capacity(), 0U);
+}
+
+TEST_F(ConnectionTest, PendingOutputStopsExactlyAtTheCap) {
+  // A cap that is not a multiple of the read size: a full read on top of what is pending would
+  // overshoot it by up to a whole scratch buffer.
+  io_.max_pending_output = 4 * scratch_.size() + scratch_.size() / 2;
+  shrink_buffers();
+  auto data = pattern(64 * 1024);
+  std::size_t sent = peer_send(data);
+  ASSERT_GT(sent, io_.max_pending_output * 2) << "the test needs input beyond what can be held";
+  for (int round = 0; round < 100; ++round) {
+    ASSERT_EQ(ready(EPOLLIN), CloseReason::kNone);
+    if ((connection_->wanted_events(io_.max_pending_output) & EPOLLIN) == 0) break;
+  }
+  EXPECT_EQ(connection_->wanted_events(io_.max_pending_output) & EPOLLIN, 0U)
+      << "the peer reads nothing: reading must stop";
+  EXPECT_EQ(connection_->pending_bytes(), io_.max_pending_output);
+  // Everything read is still echoed, in order, once the peer reads.
+  std::vector<std::byte> echoed;
+  for (int round = 0; round < 10'000 && echoed.size() < sent; ++round) {
+    auto more = peer_receive_available();
+    echoed.insert(echoed.end(), more.begin(), more.end());
+    ASSERT_EQ(ready(connection_->wanted_events(io_.max_pending_output)), CloseReason::kNone);
+  }
+  ASSERT_EQ(echoed.size(), sent);
+  EXPECT_TRUE(std::equal(echoed.begin(), echoed.end(), data.begin()));
 }
 
 TEST_F(ConnectionTest, HalfCloseEchoesThenCloses) {
