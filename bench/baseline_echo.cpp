@@ -3,8 +3,12 @@
 // a partial write keeps the rest in a per-connection buffer until EPOLLOUT, and a full buffer
 // stops reading (the kernel's buffers then push back on the client).
 //
-// Usage: baseline_echo [PORT]   (0 or none: an ephemeral port). Listens on 127.0.0.1 and prints
-// "listening on 127.0.0.1:PORT" once it accepts connections.
+// With --oneshot it is the same loop with echod's registration instead: EPOLLONESHOT, a short
+// read taken as "drained", and an EPOLL_CTL_MOD re-arm after each event, so that the benchmarks
+// can tell what the one-shot design costs from what the rest of echod costs.
+//
+// Usage: baseline_echo [--oneshot] [PORT]   (0 or none: an ephemeral port). Listens on 127.0.0.1
+// and prints "listening on 127.0.0.1:PORT" once it accepts connections.
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -41,9 +45,11 @@ struct Connection {
   bool peer_closed = false;
 };
 
+enum class Mode : std::uint8_t { kEdgeTriggered, kOneShot };
+
 class Server {
  public:
-  explicit Server(std::uint16_t port) {
+  Server(std::uint16_t port, Mode mode) : mode_(mode) {
     auto parsed = echod::SocketAddress::parse("127.0.0.1:" + std::to_string(port));
     listener_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!listener_) echod::throw_errno("socket");
@@ -84,11 +90,13 @@ class Server {
   }
 
  private:
-  void add(int fd, std::uint32_t events) {
+  void add(int fd, std::uint32_t events) { control(EPOLL_CTL_ADD, fd, events); }
+
+  void control(int op, int fd, std::uint32_t events) {
     epoll_event event{};
     event.events = events;
     event.data.fd = fd;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) echod::throw_errno("epoll_ctl");
+    if (::epoll_ctl(epoll_.get(), op, fd, &event) != 0) echod::throw_errno("epoll_ctl");
   }
 
   void accept_all() {
@@ -108,7 +116,8 @@ class Server {
       if (connections_.size() <= index) connections_.resize(index + 1);
       connections_[index] = std::make_unique<Connection>();
       connections_[index]->fd = UniqueFd(fd);
-      add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+      add(fd, mode_ == Mode::kOneShot ? EPOLLIN | EPOLLONESHOT
+                                      : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
     }
   }
 
@@ -121,6 +130,8 @@ class Server {
       ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
       if (n > 0) {
         alive = echo(c, static_cast<std::size_t>(n));
+        // One-shot: a short read means the socket is empty; the re-arm reports what comes next.
+        if (mode_ == Mode::kOneShot && static_cast<std::size_t>(n) < buffer_.size()) break;
       } else if (n == 0) {
         c.peer_closed = true;
       } else if (errno == EAGAIN) {
@@ -129,7 +140,17 @@ class Server {
         alive = false;
       }
     }
-    if (!alive || (c.peer_closed && c.sent == c.pending.size())) slot.reset();  // closes fd
+    if (!alive || (c.peer_closed && c.sent == c.pending.size())) {
+      slot.reset();  // closes fd
+      return;
+    }
+    if (mode_ == Mode::kOneShot) {
+      std::size_t unsent = c.pending.size() - c.sent;
+      std::uint32_t events = EPOLLONESHOT;
+      if (!c.peer_closed && unsent < kMaxPending) events |= EPOLLIN;
+      if (unsent > 0) events |= EPOLLOUT;
+      control(EPOLL_CTL_MOD, fd, events);
+    }
   }
 
   // Echoes the `n` bytes just read into buffer_: straight from there when nothing is pending
@@ -168,6 +189,7 @@ class Server {
     return true;
   }
 
+  Mode mode_;
   UniqueFd listener_;
   UniqueFd epoll_;
   UniqueFd spare_;
@@ -179,14 +201,22 @@ class Server {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Mode mode = Mode::kEdgeTriggered;
+  int first = 1;
+  if (argc > 1 && std::string_view(argv[1]) == "--oneshot") {
+    mode = Mode::kOneShot;
+    first = 2;
+  }
   std::uint16_t port = 0;
-  if (argc > 2 || (argc == 2 && std::from_chars(argv[1], argv[1] + std::strlen(argv[1]), port).ec !=
-                                    std::errc())) {
-    std::fprintf(stderr, "usage: baseline_echo [PORT]\n");
+  if (argc > first + 1 ||
+      (argc == first + 1 &&
+       std::from_chars(argv[first], argv[first] + std::strlen(argv[first]), port).ec !=
+           std::errc())) {
+    std::fprintf(stderr, "usage: baseline_echo [--oneshot] [PORT]\n");
     return 64;
   }
   try {
-    Server server(port);
+    Server server(port, mode);
     std::printf("listening on %s\n", server.address().c_str());
     std::fflush(stdout);
     server.run();

@@ -35,6 +35,16 @@ ROWS = [
     ("churn", "server_cpu_us_per_request", "Server CPU per connection, churn", "us", False),
 ]
 
+# The rows whose every run is listed.
+RUN_ROWS = [("pingpong_1", "requests_per_s"), ("pingpong_50", "requests_per_s"),
+            ("pingpong_200", "requests_per_s"), ("pingpong_1000", "requests_per_s"),
+            ("pipeline16_50", "requests_per_s"), ("bulk_64k", "mb_per_s"),
+            ("churn", "requests_per_s")]
+
+# Server columns: name in the results, heading.
+SERVERS = [("echod", "echod"), ("baseline", "baseline_echo"),
+           ("oneshot", "baseline_echo --oneshot")]
+
 PLOT_SCENARIOS = ["pingpong_1", "pingpong_50", "pingpong_200", "pingpong_1000", "pipeline16_50"]
 
 
@@ -54,6 +64,20 @@ def median(numbers):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def pick(row, server):
+    """The median of a server's runs in one (scenario, metric) row, or None."""
+    runs = row.get(server)
+    return median(runs) if runs else None
+
+
+def ratio(row, numerator, denominator):
+    """The median of the per-round ratios: the servers' runs of one round are adjacent in time,
+    so a drift in the machine's speed cancels out of each ratio."""
+    tops, bottoms = row.get(numerator, []), row.get(denominator, [])
+    ratios = [top / bottom for top, bottom in zip(tops, bottoms) if bottom]
+    return f"{median(ratios):.2f}" if ratios else "—"
+
+
 def metrics_overhead(values):
     """The metrics on/off comparison: echod ping-pong (50 connections) without and with the
     metrics endpoint scraped every second, rounds alternating; medians compared."""
@@ -63,9 +87,9 @@ def metrics_overhead(values):
         for state in runs:
             if scenario.startswith(f"metrics_{state}_") and "echod" in row:
                 if metric == "requests_per_s":
-                    runs[state].append(row["echod"])
+                    runs[state].extend(row["echod"])
                 elif metric == "server_cpu_us_per_request":
-                    cpu[state].append(row["echod"])
+                    cpu[state].extend(row["echod"])
     if not runs["off"] or not runs["on"]:
         return []
     off, on = median(runs["off"]), median(runs["on"])
@@ -90,17 +114,29 @@ def metrics_overhead(values):
     return rows
 
 
+def kept_sections(path):
+    """The "## " sections of the existing report (written by other tools, such as bench/soak's
+    "## Soak"): this script writes only what comes before them."""
+    try:
+        with open(path) as existing:
+            text = existing.read()
+    except FileNotFoundError:
+        return ""
+    start = text.find("\n## ")
+    return "\n" + text[start + 1:] if start >= 0 else ""
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
     parser.add_argument("markdown")
     parser.add_argument("plot_data")
     for name in ("commit", "cpu", "nproc", "kernel", "duration", "warmup", "smoke", "pinned",
-                 "load"):
+                 "load", "rounds"):
         parser.add_argument("--" + name, default="")
     args = parser.parse_args()
 
-    values = defaultdict(dict)  # (scenario, metric) -> server -> value
+    values = defaultdict(lambda: defaultdict(list))  # (scenario, metric) -> server -> runs
     errors = defaultdict(int)
     strace = defaultdict(dict)  # syscall -> server -> calls per message
     with open(args.results) as results:
@@ -111,7 +147,7 @@ def main():
             elif metric == "errors":
                 errors[server] += int(float(value))
             else:
-                values[(scenario, metric)][server] = float(value)
+                values[(scenario, metric)][server].append(float(value))
 
     have_echod = any("echod" in v for v in values.values())
     out = []
@@ -127,38 +163,62 @@ def main():
                    "machine")
     pinning = ("server pinned to CPU 0, client to CPU 1 (taskset)" if args.pinned != "0"
                else "no CPU pinning (fewer than 2 CPUs)")
-    out.append(f"- echod with 1 worker; baseline_echo is single-threaded; {pinning}")
+    out.append(f"- echod with 1 worker; baseline_echo is single-threaded, edge-triggered and "
+               "reading until EAGAIN; `baseline_echo --oneshot` is the same loop registered as "
+               f"echod is (EPOLLONESHOT, re-armed after each event); {pinning}")
     out.append(f"- Each run: {args.duration} s measured after {args.warmup} s warmup, client "
                "`echod-client bench` (every echoed byte verified)")
+    if args.rounds:
+        out.append(f"- Load scenarios: {args.rounds} run(s) per server, the servers taking turns "
+                   "run by run; each figure is the median of its runs, each ratio the median of "
+                   "the ratios within a round")
     if not have_echod:
         out.append("- **echod was not built: its column is empty**")
     out.append("")
-    out.append("| Scenario | Unit | echod | baseline_echo | echod / baseline |")
-    out.append("|---|---|--:|--:|--:|")
+    out.append("| Scenario | Unit | " + " | ".join(heading for _, heading in SERVERS)
+               + " | echod / baseline | echod / oneshot |")
+    out.append("|---|---|" + "--:|" * (len(SERVERS) + 2))
     for scenario, metric, label, unit, higher_better in ROWS:
         row = values.get((scenario, metric), {})
-        echod, baseline = row.get("echod"), row.get("baseline")
-        ratio = f"{echod / baseline:.2f}" if echod is not None and baseline else "—"
         better = "higher is better" if higher_better else "lower is better"
-        out.append(f"| {label} | {unit} ({better}) | {number(echod)} | {number(baseline)} "
-                   f"| {ratio} |")
-    iperf = values.get(("bulk_64k", "mb_per_s"), {}).get("iperf3")
+        cells = " | ".join(number(pick(row, server)) for server, _ in SERVERS)
+        out.append(f"| {label} | {unit} ({better}) | {cells} | {ratio(row, 'echod', 'baseline')} "
+                   f"| {ratio(row, 'echod', 'oneshot')} |")
+    if args.rounds and args.rounds != "1":
+        out.append("")
+        out.append("Every run, in order (req/s; MB/s for bulk):\n")
+        out.append("| Scenario | " + " | ".join(heading for _, heading in SERVERS) + " |")
+        out.append("|---|" + "---|" * len(SERVERS))
+        for scenario, metric in RUN_ROWS:
+            row = values.get((scenario, metric), {})
+            if row:
+                out.append(f"| {scenario} | " + " | ".join(
+                    ", ".join(number(v) for v in row.get(server, [])) for server, _ in SERVERS)
+                    + " |")
+    bulk = values.get(("bulk_64k", "mb_per_s"), {})
+    iperf = pick(bulk, "iperf3")
     if iperf is not None:
-        out.append(f"| iperf3 single stream, same CPUs (one way only) | MB/s | | {number(iperf)} "
-                   "| |")
+        out.append("")
+        out.append(f"Bulk reference: iperf3 single stream on the same CPUs, {number(iperf)} MB/s "
+                   f"one way (median of {len(bulk['iperf3'])} run(s), taking turns with the bulk "
+                   f"runs); echod's bulk echo is {ratio(bulk, 'echod', 'iperf3')}× that, each "
+                   "way.")
     out.append("")
     out.append("Client-detected errors over all runs: "
                + ", ".join(f"{server} {count}" for server, count in sorted(errors.items()))
                + ".\n" if errors else "Client-detected errors over all runs: none.\n")
     if strace:
         out.append("System calls per echoed message by call (strace -c -f, 50 connections "
-                   "ping-pong, 2 s):\n")
-        out.append("| Call | echod | baseline_echo |")
-        out.append("|---|--:|--:|")
+                   "ping-pong, 2 s). strace slows each server call down many times, so a loop "
+                   "that reads until EAGAIN often finds the next message already there instead; "
+                   "the perf totals in the table above are the figures at full speed:\n")
+        out.append("| Call | " + " | ".join(heading for _, heading in SERVERS) + " |")
+        out.append("|---|" + "--:|" * len(SERVERS))
         for name, row in sorted(strace.items(), key=lambda item: -max(item[1].values())):
-            out.append(f"| {name} | {number(row.get('echod'))} | {number(row.get('baseline'))} |")
+            out.append(f"| {name} | "
+                       + " | ".join(number(row.get(server)) for server, _ in SERVERS) + " |")
         out.append("")
-    churn = {metric: value.get("echod") for (scenario, metric), value in values.items()
+    churn = {metric: pick(value, "echod") for (scenario, metric), value in values.items()
              if scenario == "long_churn"}
     if churn.get("connections") is not None:
         out.append(f"Long churn (echod only): {churn['connections']:,.0f} cumulative connections "
@@ -180,14 +240,15 @@ def main():
                "run ÷ messages.\n")
     out.append("![echod vs baseline_echo](benchmarks.png)\n")
     with open(args.markdown, "w") as markdown:
-        markdown.write("\n".join(out))
+        markdown.write("\n".join(out) + kept_sections(args.markdown))
 
     with open(args.plot_data, "w") as plot:
         for scenario in PLOT_SCENARIOS:
             rps = values.get((scenario, "requests_per_s"), {})
             p99 = values.get((scenario, "p99_us"), {})
-            plot.write(f"{scenario} {rps.get('echod', 0)} {rps.get('baseline', 0)} "
-                       f"{p99.get('echod', 0)} {p99.get('baseline', 0)}\n")
+            columns = [pick(rps, server) or 0 for server, _ in SERVERS]
+            columns += [pick(p99, server) or 0 for server, _ in SERVERS]
+            plot.write(f"{scenario} " + " ".join(str(c) for c in columns) + "\n")
 
 
 if __name__ == "__main__":
