@@ -239,8 +239,9 @@ def main():
                "requests counted. Syscalls per message: perf `raw_syscalls:sys_enter` over the "
                "run ÷ messages.\n")
     out.append("![echod vs baseline_echo](benchmarks.png)\n")
+    kept = kept_sections(args.markdown)
     with open(args.markdown, "w") as markdown:
-        markdown.write("\n".join(out) + kept_sections(args.markdown))
+        markdown.write("\n".join(out) + kept)
 
     with open(args.plot_data, "w") as plot:
         for scenario in PLOT_SCENARIOS:
