@@ -26,7 +26,7 @@ struct ConfigChanges {
   bool log_target = false;  // needs a restart
 
   [[nodiscard]] bool any() const;
-  // One phrase per change, for the log: "limits.io_buffer 16KiB -> 32KiB", "listen +[::1]:7".
+  // One phrase per change, for the log: "limits.io_buffer 64KiB -> 128KiB", "listen +[::1]:7".
   [[nodiscard]] std::vector<std::string> describe(const Config& before, const Config& after) const;
 };
 
