@@ -4,6 +4,7 @@ docs/benchmarks.md and the data file its plot is drawn from."""
 
 import argparse
 import datetime
+import math
 from collections import defaultdict
 
 # (scenario, metric, label, unit, higher is better)
@@ -51,6 +52,8 @@ PLOT_SCENARIOS = ["pingpong_1", "pingpong_50", "pingpong_200", "pingpong_1000", 
 def number(value):
     if value is None:
         return "—"
+    if math.isnan(value):
+        return "failed"
     if value >= 1000:
         return f"{value:,.0f}"
     if value >= 10:
@@ -65,8 +68,9 @@ def median(numbers):
 
 
 def pick(row, server):
-    """The median of a server's runs in one (scenario, metric) row, or None."""
-    runs = row.get(server)
+    """The median of a server's runs in one (scenario, metric) row, or None. A failed run is
+    recorded as NaN, so that the runs stay in step with the rounds; it is left out here."""
+    runs = [run for run in row.get(server, []) if not math.isnan(run)]
     return median(runs) if runs else None
 
 
@@ -74,7 +78,8 @@ def ratio(row, numerator, denominator):
     """The median of the per-round ratios: the servers' runs of one round are adjacent in time,
     so a drift in the machine's speed cancels out of each ratio."""
     tops, bottoms = row.get(numerator, []), row.get(denominator, [])
-    ratios = [top / bottom for top, bottom in zip(tops, bottoms) if bottom]
+    ratios = [top / bottom for top, bottom in zip(tops, bottoms)
+              if bottom and not math.isnan(top) and not math.isnan(bottom)]
     return f"{median(ratios):.2f}" if ratios else "—"
 
 
@@ -86,10 +91,11 @@ def metrics_overhead(values):
     for (scenario, metric), row in sorted(values.items()):
         for state in runs:
             if scenario.startswith(f"metrics_{state}_") and "echod" in row:
+                kept = [run for run in row["echod"] if not math.isnan(run)]
                 if metric == "requests_per_s":
-                    runs[state].extend(row["echod"])
+                    runs[state].extend(kept)
                 elif metric == "server_cpu_us_per_request":
-                    cpu[state].extend(row["echod"])
+                    cpu[state].extend(kept)
     if not runs["off"] or not runs["on"]:
         return []
     off, on = median(runs["off"]), median(runs["on"])
@@ -198,11 +204,11 @@ def main():
     bulk = values.get(("bulk_64k", "mb_per_s"), {})
     iperf = pick(bulk, "iperf3")
     if iperf is not None:
+        iperf_runs = sum(not math.isnan(run) for run in bulk["iperf3"])
         out.append("")
         out.append(f"Bulk reference: iperf3 single stream on the same CPUs, {number(iperf)} MB/s "
-                   f"one way (median of {len(bulk['iperf3'])} run(s), taking turns with the bulk "
-                   f"runs); echod's bulk echo is {ratio(bulk, 'echod', 'iperf3')}× that, each "
-                   "way.")
+                   f"one way (median of {iperf_runs} run(s), taking turns with the bulk runs); "
+                   f"echod's bulk echo is {ratio(bulk, 'echod', 'iperf3')}× that, each way.")
     out.append("")
     out.append("Client-detected errors over all runs: "
                + ", ".join(f"{server} {count}" for server, count in sorted(errors.items()))

@@ -198,7 +198,9 @@ Connection::ReadResult Connection::read_and_echo(IoContext& io, int& error) {
       written = static_cast<std::size_t>(sent);
       io.bytes_sent += written;
     }
-    if (written < count) pending_.append(data.subspan(written));
+    if (written < count) {
+      pending_.append(data.subspan(written), std::max(io.max_pending_output, io.scratch.size()));
+    }
     // A short read means the socket is empty now; asking again would only return EAGAIN.
     if (count < wanted) return ReadResult::kDrained;
   }

@@ -26,7 +26,10 @@ class EchoBuffer {
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return data_.capacity(); }
 
-  void append(std::span<const std::byte> bytes);
+  // Growing doubles the allocation, but never past `limit` (the most this buffer is meant to
+  // hold) unless the bytes need more: what a connection holds is bounded by its cap, not by
+  // twice it.
+  void append(std::span<const std::byte> bytes, std::size_t limit);
   // Drops the first `count` readable bytes (count <= readable()). Frees the memory once empty.
   void consume(std::size_t count) noexcept;
 
