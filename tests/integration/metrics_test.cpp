@@ -35,6 +35,13 @@ std::optional<std::uint16_t> metrics_port(const DaemonProcess& daemon) {
   return static_cast<std::uint16_t>(std::stoul(log.substr(at + kServingPrefix.size())));
 }
 
+// Starts `daemon` (its config enables metrics) and waits until the endpoint serves: the
+// endpoint's port, or nothing when the daemon did not get ready or never served.
+std::optional<std::uint16_t> start_serving_metrics(DaemonProcess& daemon) {
+  if (!daemon.start_ready() || !daemon.wait_for_log(kServingPrefix)) return std::nullopt;
+  return metrics_port(daemon);
+}
+
 struct Scrape {
   bool ok = false;
   std::string body;
@@ -117,10 +124,8 @@ TEST(MetricsTest, ScrapeDuringLoadAgreesWithWhatTheClientsDid) {
   DaemonConfig config = metrics_config();
   config.extra_limits.emplace_back("max_connections: " + std::to_string(kMax));
   DaemonProcess daemon(config);
-  ASSERT_TRUE(daemon.start_ready());
-  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
-  std::optional<std::uint16_t> port = metrics_port(daemon);
-  ASSERT_TRUE(port);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
 
   // Load: kMax clients each echo kPayload bytes and half-close; scrape all the while.
   std::string payload = random_bytes(kPayload, 7);
@@ -216,10 +221,8 @@ TEST(MetricsTest, RefusalFloodLogsOneLineASecondAndCountsTheRest) {
   config.workers = 4;
   config.extra_limits.emplace_back("access: {deny: [\"127.0.0.0/8\"]}");
   DaemonProcess daemon(config);
-  ASSERT_TRUE(daemon.start_ready());
-  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
-  std::optional<std::uint16_t> port = metrics_port(daemon);
-  ASSERT_TRUE(port);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
 
   auto start = Clock::now();
   for (std::size_t i = 0; i < kFlood; ++i) {
@@ -255,10 +258,8 @@ TEST(MetricsTest, OutputPassesPromtool) {
   DaemonProcess daemon(metrics_config());
   daemon.allow_log_error("reload failed");
   daemon.allow_log_error("unknown key");
-  ASSERT_TRUE(daemon.start_ready());
-  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
-  std::optional<std::uint16_t> port = metrics_port(daemon);
-  ASSERT_TRUE(port);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
   UniqueFd client = daemon.connect();
   ASSERT_EQ(echo_exact(client.get(), "hello"), "hello");
   // One reload that works and one that does not.
@@ -326,10 +327,8 @@ TEST(MetricsTest, CountersSurviveWorkersRetiring) {
   DaemonConfig config = metrics_config();
   config.workers = 4;
   DaemonProcess daemon(config);
-  ASSERT_TRUE(daemon.start_ready());
-  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
-  std::optional<std::uint16_t> port = metrics_port(daemon);
-  ASSERT_TRUE(port);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
 
   // Connections spread over the four workers, each echoes once and closes.
   for (std::size_t i = 0; i < kClients; ++i) {
@@ -372,10 +371,8 @@ TEST(MetricsTest, ReloadToABusyAddressIsRejectedAndTheOldEndpointStays) {
   DaemonProcess daemon(metrics_config());
   daemon.allow_log_error("cannot serve metrics on");
   daemon.allow_log_error("reload failed");
-  ASSERT_TRUE(daemon.start_ready());
-  ASSERT_TRUE(daemon.wait_for_log(kServingPrefix));
-  std::optional<std::uint16_t> port = metrics_port(daemon);
-  ASSERT_TRUE(port);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
   UniqueFd busy = listen_tcp("127.0.0.1");
   ASSERT_TRUE(busy.valid());
   std::string busy_address = "127.0.0.1:" + std::to_string(local_port(busy.get()));
