@@ -487,16 +487,15 @@ DaemonStatus Supervisor::daemon_status() const {
   status.last_reload_time = last_reload_time_;
   status.last_reload_errors = last_reload_errors_;
   for (const ListenerGroup& group : listeners_) status.listeners.push_back(group.bound.to_string());
-  WorkerTotals totals = retired_totals_;
   for (const Worker* worker : all_workers()) {
     const WorkerStatus& w = worker->status();
     status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
                               w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
-    totals.add(w);
   }
+  WorkerTotals totals = this->totals();
+  status.rejected = totals.rejected();
   for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
     if (std::uint64_t count = totals.rejected_by_reason[i]; count > 0) {
-      status.rejected += count;
       status.rejected_by_reason[std::string(kRejectReasonLabels[i])] = count;
     }
   }
@@ -547,15 +546,12 @@ void Supervisor::stop(SignalSet& signals) {
   }
   metrics_server_.reset();  // no scrape may read the workers' counters any more
   metrics_->set_workers({});
-  WorkerTotals totals = retired_totals_;
-  for (Worker* worker : all_workers()) {
-    worker->join();
-    totals.add(worker->status());
-  }
+  for (Worker* worker : all_workers()) worker->join();
+  std::uint64_t accepted = totals().accepted;
   workers_.clear();
   retiring_.clear();
   log_event(LogEvent::kStopped, spdlog::level::info, {},
-            fmt::format("stopped after serving {} connection(s)", totals.accepted));
+            fmt::format("stopped after serving {} connection(s)", accepted));
 }
 
 void Supervisor::on_tick() {
@@ -646,14 +642,19 @@ std::uint64_t Supervisor::live_connections() const {
   return total;
 }
 
+WorkerTotals Supervisor::totals() const {
+  WorkerTotals totals = retired_totals_;
+  for (const Worker* worker : all_workers()) totals.add(worker->status());
+  return totals;
+}
+
 std::string Supervisor::status_text() const {
   std::string addresses;
   for (const ListenerGroup& group : listeners_) {
     addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
   }
   if (addresses.empty()) addresses = "no address";
-  WorkerTotals totals = retired_totals_;
-  for (const Worker* worker : all_workers()) totals.add(worker->status());
+  WorkerTotals totals = this->totals();
   // Kept to one line for `systemctl status`; `echod --status` has the rest.
   return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
          " workers; " + std::to_string(live_connections()) + " connections (" +

@@ -131,6 +131,8 @@ class Supervisor {
   bool wait_for(const std::function<bool()>& condition, Clock::duration timeout);
   [[nodiscard]] std::string status_text() const;
   [[nodiscard]] std::uint64_t live_connections() const;
+  // The counters of every worker there has been: the running ones and those that have left.
+  [[nodiscard]] WorkerTotals totals() const;
   [[nodiscard]] Clock::duration tick_interval() const;
   // Lowers limits.max_connections to what the open-file limit allows (with a warning).
   void clamp_to_fd_limit(Config& config) const;
