@@ -78,10 +78,6 @@ std::string_view errno_name(int error) {
   }
 }
 
-bool is_resource_exhaustion(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
-}
-
 AcceptErrorClass accept_error_class(int error) {
   switch (error) {
     case EMFILE:
@@ -386,11 +382,11 @@ bool Worker::accept_one(Listener& listener) {
     int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) return false;
     if (error == EINTR) return true;
-    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(accept_error_class(error))],
-                      1);
-    if (error == ECONNABORTED) return true;
+    AcceptErrorClass error_class = accept_error_class(error);
+    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(error_class)], 1);
+    if (error_class == AcceptErrorClass::kAborted) return true;
     std::uint64_t suppressed = 0;
-    if (is_resource_exhaustion(error)) {
+    if (error_class == AcceptErrorClass::kFdLimit || error_class == AcceptErrorClass::kMemory) {
       // Without a pause the listener would stay readable and the loop would spin.
       listener.paused = true;
       listener.paused_until = Clock::now() + kAcceptPause;
