@@ -1,6 +1,10 @@
 // echod-client bench against a real server: short runs, parsed from --json.
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -20,9 +24,9 @@ struct BenchRun {
   json report;
 };
 
-BenchRun run_bench(const TestEchoServer& server, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY,           "bench",     "--json", "--port",
-                                   std::to_string(server.port()), "--timeout", "5"};
+// `echod-client bench --json --timeout 5 ARGS...`, the server given by ARGS.
+BenchRun run_bench_at(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY, "bench", "--json", "--timeout", "5"};
   argv.insert(argv.end(), args.begin(), args.end());
   BenchRun run;
   run.process = run_process(argv, "", std::chrono::seconds(60));
@@ -33,6 +37,12 @@ BenchRun run_bench(const TestEchoServer& server, const std::vector<std::string>&
     ADD_FAILURE() << "not JSON (" << e.what() << "): " << run.process.out << run.process.err;
   }
   return run;
+}
+
+BenchRun run_bench(const TestEchoServer& server, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"--port", std::to_string(server.port())};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_bench_at(argv);
 }
 
 TEST(ClientBenchTest, PingPongMessagesAreCountedExactly) {
@@ -123,6 +133,40 @@ TEST(ClientBenchTest, SilentServerTimesOut) {
   EXPECT_EQ(run.exit_code, 1);
   auto report = json::parse(run.out);
   EXPECT_EQ(report["errors"]["timeout"], 2);
+}
+
+TEST(ClientBenchTest, HostColonPortAddress) {
+  TestEchoServer server;
+  auto run = run_bench_at(
+      {"127.0.0.1:" + std::to_string(server.port()), "--messages", "100", "--connections", "2"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["server"], "127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_EQ(run.report["requests"], 100);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+}
+
+TEST(ClientBenchTest, BracketedIpv6AddressWithPort) {
+  std::unique_ptr<TestEchoServer> server;
+  try {
+    server = std::make_unique<TestEchoServer>(TestEchoServer::Options{.ipv6 = true});
+  } catch (const std::system_error& e) {
+    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+  }
+  std::string address = "[::1]:" + std::to_string(server->port());
+  auto run = run_bench_at({"--host", address, "--messages", "100", "--connections", "2"});
+  EXPECT_EQ(run.process.exit_code, 0) << run.process.err;
+  EXPECT_EQ(run.report["server"], address);
+  EXPECT_EQ(run.report["requests"], 100);
+  EXPECT_EQ(run.report["errors"]["total"], 0);
+}
+
+TEST(ClientBenchTest, PortInTheAddressAndApartIsAUsageError) {
+  auto run = run_process({ECHOD_CLIENT_BINARY, "bench", "127.0.0.1:7007", "-p", "7008"}, "",
+                         std::chrono::seconds(30));
+  EXPECT_EQ(run.exit_code, 64);
+  EXPECT_EQ(run.err,
+            "echod-client: the port is given twice: in '127.0.0.1:7007' and as 7008\n"
+            "Try 'echod-client --help'.\n");
 }
 
 TEST(ClientBenchTest, RefusedConnectionsAreConnectErrors) {
