@@ -169,7 +169,60 @@ TEST(ClientBenchTest, PortInTheAddressAndApartIsAUsageError) {
             "Try 'echod-client --help'.\n");
 }
 
-TEST(ClientBenchTest, RefusedConnectionsAreConnectErrors) {
+// As echod turns away connections over its per-address limits: closed right after accept.
+TEST(ClientBenchTest, ConnectionsClosedBeforeAnyEchoAreRefusedNotLost) {
+  TestEchoServer server({.refuse_beyond = 4});
+  auto run = run_bench(server, {"--messages", "2000", "--connections", "10"});
+  EXPECT_EQ(run.process.exit_code, 1);
+  EXPECT_EQ(server.connections_refused(), 6u);
+  const auto& errors = run.report["errors"];
+  EXPECT_EQ(errors["refused"], 6) << errors;
+  EXPECT_EQ(errors["loss"], 0);
+  EXPECT_EQ(errors["reset"], 0);
+  EXPECT_EQ(errors["total"], 6);
+  EXPECT_GT(run.report["requests"].get<std::uint64_t>(), 0u);  // the other 4 echoed
+  ASSERT_FALSE(run.report["error_samples"].empty());
+  EXPECT_NE(run.report["error_samples"][0].get<std::string>().find("before echoing anything"),
+            std::string::npos)
+      << run.report["error_samples"];
+}
+
+TEST(ClientBenchTest, ServerClosingAfterReadingButBeforeEchoingIsRefused) {
+  TestEchoServer server({.behaviour = Behaviour::kCloseAtFault, .fault_offset = 1});
+  auto run = run_bench(server, {"--messages", "100", "--connections", "3"});
+  EXPECT_EQ(run.process.exit_code, 1);
+  EXPECT_EQ(run.report["errors"]["refused"], 3);
+  EXPECT_EQ(run.report["errors"]["total"], 3);
+}
+
+TEST(ClientBenchTest, ServerClosingAfterSomeEchoIsLoss) {
+  // 512-byte ping-pong: the first message is echoed, the second ends the connection.
+  TestEchoServer server({.behaviour = Behaviour::kCloseAtFault, .fault_offset = 1000});
+  auto run = run_bench(server, {"--messages", "100", "--connections", "3"});
+  EXPECT_EQ(run.process.exit_code, 1);
+  EXPECT_EQ(run.report["errors"]["loss"], 3);
+  EXPECT_EQ(run.report["errors"]["refused"], 0);
+  EXPECT_EQ(run.report["errors"]["total"], 3);
+}
+
+TEST(ClientBenchTest, TextSummaryExplainsRefusals) {
+  TestEchoServer server({.refuse_beyond = 2});
+  auto run =
+      run_process({ECHOD_CLIENT_BINARY, "bench", "127.0.0.1:" + std::to_string(server.port()),
+                   "--messages", "100", "--connections", "5", "--timeout", "5"},
+                  "", std::chrono::seconds(60));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.out.find("\nerrors       3: refused 3\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("\n3 connection(s) refused: the server closed them before echoing "
+                         "anything. Its per-address limits (echod: limits.max_connections_per_ip, "
+                         "limits.accept_rate_per_ip) may be the cause; spread the connections "
+                         "over more source addresses with --source-range, e.g. --source-range "
+                         "127.0.0.1-127.0.0.16\n"),
+            std::string::npos)
+      << run.out;
+}
+
+TEST(ClientBenchTest, ClosedPortGivesConnectErrors) {
   std::uint16_t port = 0;
   {
     TestEchoServer gone;
