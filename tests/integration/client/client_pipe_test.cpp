@@ -142,6 +142,9 @@ TEST(ClientPipeTest, SilentServerTimesOut) {
   EXPECT_NE(result.err.find("timed out after 0.3 s waiting for the echo of 14 bytes"),
             std::string::npos)
       << result.err;
+  // --timeout must not fire early; the upper bound is loose, to catch only a hang.
+  EXPECT_GE(result.wall, std::chrono::milliseconds(300));
+  EXPECT_LT(result.wall, kTimeout);
 }
 
 TEST(ClientPipeTest, RefusedConnectionNamesAddressAndErrno) {
