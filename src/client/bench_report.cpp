@@ -1,5 +1,7 @@
 #include "client/bench_report.hpp"
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include <fmt/format.h>
@@ -40,6 +42,19 @@ Rates rates(const BenchResult& result) {
 }
 
 std::string fixed(double value, int decimals) { return fmt::format("{:.{}f}", value, decimals); }
+
+// Refusals usually mean the server's per-address limits, not a fault: say so, and what to do.
+std::string refused_advice(const BenchOptions& options, std::uint64_t refused) {
+  std::string text = std::to_string(refused) +
+                     " connection(s) refused: the server closed them before echoing anything. "
+                     "Its per-address limits (echod: limits.max_connections_per_ip, "
+                     "limits.accept_rate_per_ip) may be the cause; spread the connections over "
+                     "more source addresses with --source-range";
+  if (options.server.family() == AF_INET && options.server.is_loopback()) {
+    text += ", e.g. --source-range 127.0.0.1-127.0.0.16";
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -82,6 +97,9 @@ void write_summary(std::ostream& out, const BenchOptions& options, const BenchRe
     }
     out << "\n";
     for (const auto& sample : result.error_samples) out << "  " << sample << "\n";
+    if (auto refused = result.errors.count(ErrorKind::kRefused); refused > 0) {
+      out << refused_advice(options, refused) << "\n";
+    }
   }
   out << "client cpu   " << fixed(result.user_cpu_s, 2) << " s user, "
       << fixed(result.system_cpu_s, 2) << " s system (" << fixed(r.cpu_us_per_request, 2)

@@ -97,6 +97,14 @@ WorkerResult BenchWorker::run() {
 
 bool BenchWorker::can_issue() const { return issuing_ && (!budget_ || issued_ < *budget_); }
 
+// A connection the server ends at this point was turned away rather than cut short: echod, for
+// one, closes a connection over its per-address limits right after accepting it.
+bool BenchWorker::nothing_echoed(std::uint32_t slot) const {
+  const auto& c = connections_[slot];
+  return (c.state == State::kConnecting || c.state == State::kRunning) && c.verifier &&
+         c.verifier->received() == 0;
+}
+
 std::uint64_t BenchWorker::token(std::uint32_t slot) const {
   return (std::uint64_t{connections_[slot].generation} << 32) | slot;
 }
@@ -162,6 +170,8 @@ void BenchWorker::on_event(std::uint64_t event_token, std::uint32_t events) {
     int error = 0;
     socklen_t length = sizeof(error);
     if (::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    // ECONNRESET: the handshake completed and the server reset the connection at once.
+    if (error == ECONNRESET) return fail_with_errno(slot, "connect", error);
     if (error != 0) {
       return fail(slot, ErrorKind::kConnect,
                   "connect to " + options_.server.to_string() + ": " + errno_text(error));
@@ -211,7 +221,7 @@ void BenchWorker::send_pending(std::uint32_t slot, std::int64_t now) {
         blocked = true;
         break;
       }
-      return fail(slot, ErrorKind::kReset, "send: " + errno_text(errno));
+      return fail_with_errno(slot, "send", errno);
     }
     auto end = offset + static_cast<std::uint64_t>(sent);
     for (std::uint64_t m = (offset + size - 1) / size; m * size < end; ++m) {
@@ -248,10 +258,15 @@ void BenchWorker::receive(std::uint32_t slot, std::int64_t now) {
   ssize_t n = ::recv(c.fd.get(), receive_buffer_.data(), receive_buffer_.size(), MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
-    return fail(slot, ErrorKind::kReset, "recv: " + errno_text(errno));
+    return fail_with_errno(slot, "recv", errno);
   }
   if (n == 0) {
     if (c.state == State::kClosing) return finish(slot, now);
+    if (nothing_echoed(slot)) {
+      return fail(slot, ErrorKind::kRefused,
+                  "server closed the connection before echoing anything (" +
+                      std::to_string(verifier.sent()) + " bytes sent)");
+    }
     if (verifier.outstanding() > 0) {
       return fail(slot, ErrorKind::kLoss,
                   "server closed the connection with " + std::to_string(verifier.outstanding()) +
@@ -353,6 +368,17 @@ void BenchWorker::fail(std::uint32_t slot, ErrorKind kind, const std::string& wh
   c.verifier.reset();
   c.state = State::kDone;
   --live_;
+}
+
+// A send, recv or connect failed with `error`. A reset before any echo is a refusal.
+void BenchWorker::fail_with_errno(std::uint32_t slot, const char* call, int error) {
+  bool reset = error == ECONNRESET || error == EPIPE;
+  if (reset && nothing_echoed(slot)) {
+    return fail(slot, ErrorKind::kRefused,
+                std::string("server reset the connection before echoing anything (") + call + ": " +
+                    errno_text(error) + ")");
+  }
+  fail(slot, ErrorKind::kReset, std::string(call) + ": " + errno_text(error));
 }
 
 void BenchWorker::set_events(std::uint32_t slot, std::uint32_t events) {

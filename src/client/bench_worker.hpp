@@ -70,12 +70,14 @@ class BenchWorker {
   void begin_close(std::uint32_t slot, std::int64_t now);
   void finish(std::uint32_t slot, std::int64_t now);
   void fail(std::uint32_t slot, ErrorKind kind, const std::string& what);
+  void fail_with_errno(std::uint32_t slot, const char* call, int error);
   void set_events(std::uint32_t slot, std::uint32_t events);
   void stop_issuing(std::int64_t now);
   void sweep(std::int64_t now);
   void publish_live();
 
   [[nodiscard]] bool can_issue() const;
+  [[nodiscard]] bool nothing_echoed(std::uint32_t slot) const;
   [[nodiscard]] std::uint64_t token(std::uint32_t slot) const;
 
   const BenchOptions& options_;

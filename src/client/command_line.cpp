@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -21,6 +22,8 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr std::uint64_t kMaxSourceAddresses = 65536;
+constexpr std::string_view kDefaultHost = "127.0.0.1";
+constexpr std::string_view kDefaultPort = "7";
 
 std::string trim(std::string_view text) {
   auto begin = text.find_first_not_of(" \t");
@@ -55,7 +58,25 @@ std::uint32_t ipv4_host_order(const SocketAddress& address) {
   return ntohl(sin.sin_addr.s_addr);
 }
 
-SocketAddress parse_source_address(std::string_view text) { return make_server_address(text, "0"); }
+// A local address to bind, without a port: IPv4, localhost, or IPv6 with or without brackets.
+SocketAddress parse_source_address(std::string_view text) {
+  if (std::count(text.begin(), text.end(), ':') == 1) {
+    throw UsageError("--source-range: '" + std::string(text) + "': give addresses without a port");
+  }
+  bool bare_ipv6 = !text.starts_with('[') && text.find(':') != std::string_view::npos;
+  std::string address = bare_ipv6 ? "[" + std::string(text) + "]" : std::string(text);
+  auto parsed = SocketAddress::parse(address + ":0", SocketAddress::Use::kBind);
+  if (!parsed.address) throw UsageError("--source-range: " + parsed.error);
+  return *parsed.address;
+}
+
+// --host and --port (or the positional arguments that stand for them).
+SocketAddress server_address(const po::variables_map& vm) {
+  std::string_view host = vm.count("host") ? vm["host"].as<std::string>() : kDefaultHost;
+  std::optional<std::string_view> port;
+  if (vm.count("port")) port = vm["port"].as<std::string>();
+  return make_server_address(host, port);
+}
 
 po::options_description stream_description() {
   po::options_description options("Options");
@@ -63,9 +84,8 @@ po::options_description stream_description() {
   add("help,h", "print this help and exit");
   add("timeout,t", po::value<double>()->value_name("SECONDS")->default_value(10.0),
       "seconds to wait for an echo that is due before giving up");
-  add("host", po::value<std::string>()->value_name("HOST")->default_value("127.0.0.1"),
-      "server address");
-  add("port", po::value<std::string>()->value_name("PORT")->default_value("7"), "server port");
+  add("host", po::value<std::string>()->value_name("HOST"), "server address");
+  add("port", po::value<std::string>()->value_name("PORT"), "server port");
   return options;
 }
 
@@ -73,9 +93,10 @@ po::options_description bench_description() {
   po::options_description options("Bench options (echod-client bench ...)");
   auto add = options.add_options();
   add("help,h", "print this help and exit");
-  add("host", po::value<std::string>()->value_name("HOST")->default_value("127.0.0.1"),
-      "server address");
-  add("port,p", po::value<std::string>()->value_name("PORT")->default_value("7"), "server port");
+  add("host", po::value<std::string>()->value_name("HOST[:PORT]"),
+      "server address, as the first argument can also give it (default 127.0.0.1)");
+  add("port,p", po::value<std::string>()->value_name("PORT"),
+      "server port, unless the address has one (default 7)");
   add("connections,c", po::value<std::int64_t>()->value_name("N")->default_value(50),
       "connections");
   add("threads", po::value<std::int64_t>()->value_name("N")->default_value(1),
@@ -106,11 +127,14 @@ po::options_description bench_description() {
 
 std::string help_text() {
   std::ostringstream text;
-  text << "Usage: echod-client [OPTIONS] [HOST] [PORT]\n"
-          "       echod-client bench [BENCH OPTIONS]\n\n"
-          "Without 'bench': sends standard input to an RFC 862 echo server (default 127.0.0.1 7)\n"
+  text << "Usage: echod-client [OPTIONS] [HOST[:PORT] | HOST PORT]\n"
+          "       echod-client bench [BENCH OPTIONS] [HOST[:PORT] | HOST PORT]\n\n"
+          "Without 'bench': sends standard input to an RFC 862 echo server (default 127.0.0.1:7)\n"
           "and writes the verified echo to standard output. On a terminal, line by line; from a\n"
           "pipe or file, all of it, streaming.\n\n"
+          "The server is written as echod writes addresses: 127.0.0.1:7007, [::1]:7007,\n"
+          "localhost:7007; or as a host and a port apart: 127.0.0.1 7007, ::1 7007. Host names\n"
+          "other than localhost are not resolved. The port defaults to 7.\n\n"
           "Options:\n"
           "  -h [ --help ]            print this help and exit\n"
           "  -t [ --timeout ] SECONDS seconds to wait for an echo that is due (default 10)\n\n"
@@ -139,16 +163,17 @@ StreamOptions parse_stream(std::span<const char* const> args) {
   positional.add("host", 1).add("port", 1);
   auto vm = parse(stream_description(), positional, args);
   StreamOptions options;
-  options.server = make_server_address(vm["host"].as<std::string>(), vm["port"].as<std::string>());
+  options.server = server_address(vm);
   options.timeout = seconds_option(vm, "timeout", false);
   return options;
 }
 
 BenchOptions parse_bench(std::span<const char* const> args, bool stdout_is_terminal) {
   po::positional_options_description positional;
+  positional.add("host", 1).add("port", 1);
   auto vm = parse(bench_description(), positional, args);
   BenchOptions options;
-  options.server = make_server_address(vm["host"].as<std::string>(), vm["port"].as<std::string>());
+  options.server = server_address(vm);
   if (vm.count("churn") && vm.count("idle"))
     throw UsageError("--churn and --idle exclude each other");
   if (vm.count("churn")) options.mode = BenchMode::kChurn;
@@ -206,17 +231,46 @@ Command parse_command_line(std::span<const char* const> args, bool stdout_is_ter
   return parse_stream(args);
 }
 
-SocketAddress make_server_address(std::string_view host, std::string_view port) {
-  bool bare_ipv6 = !host.empty() && host.front() != '[' && host.find(':') != std::string_view::npos;
-  std::string text;
-  if (bare_ipv6) text += '[';
-  text.append(host);
-  if (bare_ipv6) text += ']';
-  text += ':';
-  text.append(port);
-  auto parsed = SocketAddress::parse(text);
-  if (!parsed.address) throw UsageError(parsed.error);
-  return *parsed.address;
+SocketAddress make_server_address(std::string_view address, std::optional<std::string_view> port) {
+  auto parse = [](const std::string& text) {
+    auto parsed = SocketAddress::parse(text, SocketAddress::Use::kConnect);
+    if (!parsed.address) throw UsageError(parsed.error);
+    return *parsed.address;
+  };
+  std::string text(address);
+  bool bracketed = text.starts_with('[');
+  auto close = text.find(']');
+  if (bracketed && close == std::string::npos) return parse(text);  // "missing ']'"
+  auto colons = std::count(text.begin(), text.end(), ':');
+  bool has_port = bracketed ? close + 1 < text.size() : colons == 1;
+  if (!bracketed && colons > 1) {
+    // A bare IPv6 address. With the port apart, it is the host. Alone, "::1:7" could be the
+    // host ::1:7 or port 7 of ::1: refuse to guess when both readings are valid addresses.
+    if (!port) {
+      auto as_host = SocketAddress::parse("[" + text + "]:" + std::string(kDefaultPort),
+                                          SocketAddress::Use::kConnect);
+      auto last = text.rfind(':');
+      auto as_host_and_port = SocketAddress::parse(
+          "[" + text.substr(0, last) + "]:" + text.substr(last + 1), SocketAddress::Use::kConnect);
+      if (as_host.address && !as_host_and_port.address) return *as_host.address;  // "::1"
+      if (!as_host.address && !as_host_and_port.address) throw UsageError(as_host.error);
+      // echod's parser names the form with a port.
+      auto error = SocketAddress::parse(text, SocketAddress::Use::kConnect).error;
+      if (as_host.address) error += ", and one without a port [" + text + "]";
+      throw UsageError(error);
+    }
+    text = "[" + text + "]";
+  }
+  if (has_port && port) {
+    throw UsageError("the port is given twice: in '" + std::string(address) + "' and as " +
+                     std::string(*port));
+  }
+  if (!has_port) {
+    if (port && port->empty()) throw UsageError("the port is empty");
+    text += ':';
+    text += port ? *port : kDefaultPort;
+  }
+  return parse(text);
 }
 
 std::vector<SocketAddress> parse_source_range(std::string_view text) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -20,8 +21,11 @@ class UsageError : public std::runtime_error {
 // prints live progress lines by default. Throws UsageError.
 Command parse_command_line(std::span<const char* const> args, bool stdout_is_terminal);
 
-// "HOST" + "PORT" -> address; HOST may be IPv4, IPv6 with or without brackets, or localhost.
-SocketAddress make_server_address(std::string_view host, std::string_view port);
+// The server address from the command line. `address` is written as echod writes addresses
+// (HOST:PORT, [IPV6]:PORT) or is a host alone: an IPv4 address, localhost, [IPV6], or a bare IPv6
+// address when the port is given apart. `port` is the port given apart (a second argument or
+// --port), if any; a port in `address` and one apart are an error. No port at all means 7.
+SocketAddress make_server_address(std::string_view address, std::optional<std::string_view> port);
 
 // "127.0.0.1-127.0.0.254", "127.0.0.2", "::1", or a comma-separated list of those.
 std::vector<SocketAddress> parse_source_range(std::string_view text);

@@ -11,9 +11,10 @@ namespace echod::client {
 // counted is one connection (or, in churn mode, one connection attempt).
 enum class ErrorKind : std::uint8_t {
   kConnect,      // connect() failed or timed out
+  kRefused,      // the server closed (EOF or reset) a connection before echoing any byte of it
   kReset,        // the connection failed with an errno (ECONNRESET, EPIPE, ...) while in use
   kTimeout,      // bytes outstanding and nothing arrived for --timeout
-  kLoss,         // the server closed the connection with bytes not yet echoed
+  kLoss,         // the server closed the connection with bytes not yet echoed, after echoing some
   kClosed,       // the server closed a connection that had nothing outstanding
   kCorruption,   // echoed bytes differ from what was sent and match no known stream position
   kDuplication,  // echoed bytes repeat an earlier part of this connection's stream
@@ -22,11 +23,11 @@ enum class ErrorKind : std::uint8_t {
   kExcess,       // more bytes came back than were sent
 };
 
-inline constexpr std::size_t kErrorKindCount = 10;
+inline constexpr std::size_t kErrorKindCount = 11;
 
 constexpr std::string_view error_kind_name(ErrorKind kind) {
   constexpr std::array<std::string_view, kErrorKindCount> kNames = {
-      "connect",    "reset",       "timeout",    "loss",    "closed",
+      "connect",    "refused",     "reset",      "timeout", "loss",  "closed",
       "corruption", "duplication", "reordering", "crossed", "excess"};
   return kNames[static_cast<std::size_t>(kind)];
 }

@@ -17,16 +17,19 @@ namespace {
 
 SocketAddress::ParseResult fail(std::string message) { return {std::nullopt, std::move(message)}; }
 
-std::optional<std::uint16_t> parse_port(std::string_view text, std::string& error) {
+std::optional<std::uint16_t> parse_port(std::string_view text, SocketAddress::Use use,
+                                        std::string& error) {
   if (text.empty()) {
     error = "missing port after ':'";
     return std::nullopt;
   }
+  const unsigned long lowest = use == SocketAddress::Use::kConnect ? 1 : 0;
   unsigned long value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool whole = end == text.data() + text.size();
   if (ec == std::errc::result_out_of_range ||
-      (ec == std::errc() && value > 65535 && end == text.data() + text.size())) {
-    error = "port " + std::string(text) + " is out of range 0-65535";
+      (ec == std::errc() && whole && (value > 65535 || value < lowest))) {
+    error = "port " + std::string(text) + " is out of range " + std::to_string(lowest) + "-65535";
     return std::nullopt;
   }
   if (ec != std::errc() || end != text.data() + text.size()) {
@@ -38,7 +41,7 @@ std::optional<std::uint16_t> parse_port(std::string_view text, std::string& erro
 
 }  // namespace
 
-SocketAddress::ParseResult SocketAddress::parse(std::string_view text) {
+SocketAddress::ParseResult SocketAddress::parse(std::string_view text, Use use) {
   // inet_pton() reads C strings: "127.0.0.1\0junk" must not pass as 127.0.0.1.
   if (text.find('\0') != std::string_view::npos) return fail("address contains a NUL byte");
   std::string_view host;
@@ -60,13 +63,18 @@ SocketAddress::ParseResult SocketAddress::parse(std::string_view text) {
       return fail("'" + std::string(text) + "': expected HOST:PORT, e.g. 127.0.0.1:7 or [::1]:7");
     }
     host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
+      in6_addr probe{};
+      if (::inet_pton(AF_INET6, std::string(host).c_str(), &probe) == 1) {
+        return fail("'" + std::string(text) + "': an IPv6 address with a port must be written [" +
+                    std::string(host) + "]:" + std::string(port_text));
+      }
       return fail("'" + std::string(text) + "': write IPv6 addresses in brackets, e.g. [::1]:7");
     }
-    port_text = text.substr(colon + 1);
   }
   std::string error;
-  auto port = parse_port(port_text, error);
+  auto port = parse_port(port_text, use, error);
   if (!port) return fail(error);
   if (host.empty()) return fail("'" + std::string(text) + "': missing host before ':'");
 

@@ -15,10 +15,13 @@ class SocketAddress {
  public:
   SocketAddress() = default;
 
+  // What an address is for. Port 0 asks bind() for any free port, but is no port to connect to.
+  enum class Use : std::uint8_t { kBind, kConnect };
+
   // Parses "1.2.3.4:7", "[::1]:7", "localhost:7", "*:7" (IPv4 any) or "[::]:7". Returns an
   // explanation on failure, suitable to follow "listen[0]: ".
   struct ParseResult;
-  static ParseResult parse(std::string_view text);
+  static ParseResult parse(std::string_view text, Use use = Use::kBind);
 
   static SocketAddress from_sockaddr(const sockaddr* addr, socklen_t length);
   // An IPv4 address from its 32-bit value in host byte order (0x7f000001 is 127.0.0.1).

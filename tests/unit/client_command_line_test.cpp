@@ -1,6 +1,7 @@
 #include <netinet/in.h>
 
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -30,6 +31,98 @@ TEST(ClientCommandLineTest, StreamModeTakesHostPortAndIpv6WithoutBrackets) {
   EXPECT_EQ(options.timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(std::get<StreamOptions>(parse({"[::1]", "9"})).server.to_string(), "[::1]:9");
   EXPECT_EQ(std::get<StreamOptions>(parse({"localhost"})).server.to_string(), "127.0.0.1:7");
+}
+
+std::string server_of(std::vector<const char*> args) {
+  auto command = parse(std::move(args));
+  if (auto* stream = std::get_if<StreamOptions>(&command)) return stream->server.to_string();
+  return std::get<BenchOptions>(command).server.to_string();
+}
+
+std::string usage_error(std::vector<const char*> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ClientCommandLineTest, StreamModeTakesEchodAddressForms) {
+  EXPECT_EQ(server_of({"127.0.0.1:7007"}), "127.0.0.1:7007");
+  EXPECT_EQ(server_of({"[::1]:7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"localhost:7007"}), "127.0.0.1:7007");
+  EXPECT_EQ(server_of({"[2001:db8::1]:9"}), "[2001:db8::1]:9");
+  EXPECT_EQ(server_of({"127.0.0.1:7007", "--timeout", "1"}), "127.0.0.1:7007");
+  EXPECT_EQ(server_of({"--host", "[::1]:7007"}), "[::1]:7007");
+}
+
+TEST(ClientCommandLineTest, StreamModeKeepsHostAndPortApart) {
+  EXPECT_EQ(server_of({"127.0.0.2", "7007"}), "127.0.0.2:7007");
+  EXPECT_EQ(server_of({"::1", "7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"[::1]", "7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"127.0.0.2"}), "127.0.0.2:7");
+  EXPECT_EQ(server_of({"[::1]"}), "[::1]:7");
+  // Bare IPv6 addresses alone where no port could be meant ("[:]:1" is no address).
+  EXPECT_EQ(server_of({"::1"}), "[::1]:7");
+  EXPECT_EQ(server_of({"fe80::a"}), "[fe80::a]:7");
+  EXPECT_EQ(server_of({"bench", "--host", "::1"}), "[::1]:7");
+  EXPECT_EQ(server_of({"--host", "::1", "--port", "8"}), "[::1]:8");
+  EXPECT_EQ(server_of({"--port", "8"}), "127.0.0.1:8");
+}
+
+TEST(ClientCommandLineTest, BenchTakesEchodAddressForms) {
+  EXPECT_EQ(server_of({"bench", "127.0.0.1:7007"}), "127.0.0.1:7007");
+  EXPECT_EQ(server_of({"bench", "-c", "4", "[::1]:7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"bench", "--host", "127.0.0.3:7007"}), "127.0.0.3:7007");
+  EXPECT_EQ(server_of({"bench", "--host", "[::1]:7007", "--json"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"bench", "-p", "7007"}), "127.0.0.1:7007");
+  EXPECT_EQ(server_of({"bench", "--host", "::1", "-p", "7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"bench", "--host", "[::1]", "--port", "7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"bench", "::1", "7007"}), "[::1]:7007");
+  EXPECT_EQ(server_of({"bench", "127.0.0.2", "-p", "7007"}), "127.0.0.2:7007");
+  EXPECT_EQ(server_of({"bench"}), "127.0.0.1:7");
+}
+
+TEST(ClientCommandLineTest, AddressErrorsSayWhatIsWrong) {
+  EXPECT_EQ(usage_error({"[::1:7"}), "'[::1:7': missing ']'");
+  EXPECT_EQ(usage_error({"bench", "--host", "[::1:7", "-p", "7"}), "'[::1:7': missing ']'");
+  EXPECT_EQ(usage_error({"[::1]7"}), "'[::1]7': expected ':PORT' after ']'");
+  EXPECT_EQ(usage_error({"127.0.0.1:70000"}), "port 70000 is out of range 1-65535");
+  EXPECT_EQ(usage_error({"127.0.0.1", "70000"}), "port 70000 is out of range 1-65535");
+  EXPECT_EQ(usage_error({"bench", "-p", "70000"}), "port 70000 is out of range 1-65535");
+  EXPECT_EQ(usage_error({"[::1]:0"}), "port 0 is out of range 1-65535");
+  EXPECT_EQ(usage_error({"bench", "-p", "0"}), "port 0 is out of range 1-65535");
+  EXPECT_EQ(usage_error({"127.0.0.1:echo"}), "port 'echo' is not a number");
+  EXPECT_EQ(usage_error({"127.0.0.1:"}), "missing port after ':'");
+  EXPECT_EQ(usage_error({"bench", "--port", ""}), "the port is empty");
+  EXPECT_EQ(usage_error({":7"}), "':7': missing host before ':'");
+  EXPECT_EQ(usage_error({"::1:7"}),
+            "'::1:7': an IPv6 address with a port must be written [::1]:7, and one without a "
+            "port [::1:7]");
+  EXPECT_EQ(usage_error({"bench", "--host", "2001:db8::1:7"}),
+            "'2001:db8::1:7': an IPv6 address with a port must be written [2001:db8::1]:7, and "
+            "one without a port [2001:db8::1:7]");
+  EXPECT_EQ(usage_error({"1:2:3:4:5:6:7:8:9"}),
+            "'1:2:3:4:5:6:7:8:9': an IPv6 address with a port must be written [1:2:3:4:5:6:7:8]:9");
+  EXPECT_EQ(usage_error({"::g"}), "'::g' is not a valid IPv6 address");
+  EXPECT_EQ(usage_error({"[::1]", "x"}), "port 'x' is not a number");
+  EXPECT_EQ(usage_error({"bench", "--source-range", "127.0.0.1:5"}),
+            "--source-range: '127.0.0.1:5': give addresses without a port");
+  EXPECT_EQ(usage_error({"no-such-host.example:7"}),
+            "'no-such-host.example' is not a valid IPv4 address (host names other than "
+            "localhost are not resolved)");
+  EXPECT_EQ(usage_error({"[127.0.0.1]:7"}), "'127.0.0.1' is not a valid IPv6 address");
+}
+
+TEST(ClientCommandLineTest, APortInTheAddressAndOneApartIsAnError) {
+  EXPECT_EQ(usage_error({"127.0.0.1:7007", "7008"}),
+            "the port is given twice: in '127.0.0.1:7007' and as 7008");
+  EXPECT_EQ(usage_error({"bench", "127.0.0.1:7007", "-p", "7007"}),
+            "the port is given twice: in '127.0.0.1:7007' and as 7007");
+  EXPECT_EQ(usage_error({"bench", "--host", "[::1]:7007", "--port", "7008"}),
+            "the port is given twice: in '[::1]:7007' and as 7008");
+  EXPECT_THROW(parse({"bench", "--host", "127.0.0.1", "127.0.0.2"}), UsageError);
 }
 
 TEST(ClientCommandLineTest, HelpWins) {
@@ -84,6 +177,7 @@ TEST(ClientCommandLineTest, UsageErrors) {
       {"bench", "--timeout", "-1"},
       {"bench", "--bogus"},
       {"bench", "extra"},
+      {"bench", "127.0.0.1", "7", "extra"},
       {"bench", "--port", "70000"},
       {"bench", "--source-range", "127.0.0.9-127.0.0.1"},
       {"bench", "--source-range", "::1-::2"},

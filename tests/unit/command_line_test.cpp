@@ -91,7 +91,7 @@ TEST(CommandLineTest, ListenErrorsNameTheOptionAndTheValue) {
   EXPECT_EQ(parse_error({"--listen", "1.2.3.4:70000"}),
             "--listen: '1.2.3.4:70000': port 70000 is out of range 0-65535");
   EXPECT_EQ(parse_error({"-l", "::1:7"}),
-            "--listen: '::1:7': write IPv6 addresses in brackets, e.g. [::1]:7");
+            "--listen: '::1:7': an IPv6 address with a port must be written [::1]:7");
   EXPECT_EQ(parse_error({"-l", "localhost:7", "-l", "127.0.0.1:7"}),
             "--listen: 127.0.0.1:7 is given twice");
   EXPECT_EQ(parse_error({"--listen"}), "the required argument for option '--listen' is missing");

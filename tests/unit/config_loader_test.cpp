@@ -268,8 +268,8 @@ TEST(ConfigLoaderTest, MultipleErrorsFixtureReportsEveryErrorInFileOrder) {
       fixture_errors("multiple_errors.yaml"),
       ElementsAre(
           "multiple_errors.yaml:5:5: listen[2]: duplicate address 127.0.0.1:7 (also listen[0])",
-          "multiple_errors.yaml:6:5: listen[3]: '::1:8': write IPv6 addresses in brackets, e.g. "
-          "[::1]:7",
+          "multiple_errors.yaml:6:5: listen[3]: '::1:8': an IPv6 address with a port must be "
+          "written [::1]:8",
           "multiple_errors.yaml:7:10: workers: 0 is out of range 1-256",
           "multiple_errors.yaml:9:10: log.level: unknown log level 'verbose'; expected one of "
           "trace, debug, info, warn, error, critical, off",

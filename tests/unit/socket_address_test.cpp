@@ -68,6 +68,16 @@ TEST(SocketAddressTest, PortZeroAndMaximum) {
   EXPECT_EQ(parse_ok("127.0.0.1:65535").port(), 65535);
 }
 
+TEST(SocketAddressTest, PortZeroIsNoPortToConnectTo) {
+  using Use = SocketAddress::Use;
+  EXPECT_EQ(SocketAddress::parse("127.0.0.1:0", Use::kConnect).error,
+            "port 0 is out of range 1-65535");
+  EXPECT_EQ(SocketAddress::parse("[::1]:70000", Use::kConnect).error,
+            "port 70000 is out of range 1-65535");
+  EXPECT_EQ(SocketAddress::parse("[::1]:1", Use::kConnect).address->port(), 1);
+  EXPECT_EQ(SocketAddress::parse("127.0.0.1:65535", Use::kConnect).address->port(), 65535);
+}
+
 TEST(SocketAddressTest, RoundTripsThroughText) {
   for (std::string_view text :
        {"127.0.0.1:7", "0.0.0.0:65535", "[::1]:7", "[::]:0", "[fe80::1:2]:9000", "10.255.0.1:1"}) {
@@ -113,9 +123,13 @@ TEST(SocketAddressTest, RejectsBadHosts) {
 }
 
 TEST(SocketAddressTest, RejectsIpv6WithoutBrackets) {
-  EXPECT_EQ(parse_error("::1:7"), "'::1:7': write IPv6 addresses in brackets, e.g. [::1]:7");
+  EXPECT_EQ(parse_error("::1:7"), "'::1:7': an IPv6 address with a port must be written [::1]:7");
   EXPECT_EQ(parse_error("2001:db8::1:7"),
-            "'2001:db8::1:7': write IPv6 addresses in brackets, e.g. [::1]:7");
+            "'2001:db8::1:7': an IPv6 address with a port must be written [2001:db8::1]:7");
+  // Split at the last ':', "::1" would be port 1 of ":", no address: no such advice then.
+  EXPECT_EQ(parse_error("::1"), "'::1': write IPv6 addresses in brackets, e.g. [::1]:7");
+  EXPECT_EQ(parse_error("fe80::a:b:c:d:e:f:1:7"),
+            "'fe80::a:b:c:d:e:f:1:7': write IPv6 addresses in brackets, e.g. [::1]:7");
 }
 
 TEST(SocketAddressTest, RejectsEmbeddedNul) {

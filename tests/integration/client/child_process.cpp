@@ -55,6 +55,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::string_view
   int spawn_error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) throw_errno(spawn_error, "posix_spawn " + argv[0]);
+  const auto started = std::chrono::steady_clock::now();
   in.read.reset();
   out.write.reset();
   err.write.reset();
@@ -98,7 +99,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::string_view
     };
     drain(fds[1].revents, out.read, result.out);
     drain(fds[2].revents, err.read, result.err);
-    if (fds[3].revents != 0) exited = true;
+    if (fds[3].revents != 0 && !exited) {
+      exited = true;
+      result.wall = std::chrono::steady_clock::now() - started;
+    }
   }
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -12,6 +12,9 @@ struct ProcessResult {
   bool timed_out = false;  // killed (SIGKILL) at the deadline
   std::string out;
   std::string err;
+  // From the child's exec (posix_spawn returns after it) until its exit was seen: at least as long
+  // as the child ran, longer on a busy machine. Good for lower bounds that must not be missed.
+  std::chrono::nanoseconds wall{0};
 };
 
 // Runs `argv` with `input` on its standard input (then EOF) and collects both outputs, waiting on

@@ -2,8 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
+#include <memory>
 #include <random>
 #include <string>
+#include <system_error>
 
 #include <gtest/gtest.h>
 
@@ -83,6 +86,27 @@ TEST(ClientPipeTest, Ipv6Loopback) {
   EXPECT_EQ(result.out, "hello over ipv6\n");
 }
 
+TEST(ClientPipeTest, HostColonPortAddress) {
+  TestEchoServer server;
+  auto result = run_client({"127.0.0.1:" + std::to_string(server.port())}, "host:port\n");
+  ASSERT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "host:port\n");
+}
+
+TEST(ClientPipeTest, BracketedIpv6AddressWithPort) {
+  std::unique_ptr<TestEchoServer> server;
+  try {
+    server = std::make_unique<TestEchoServer>(TestEchoServer::Options{.ipv6 = true});
+  } catch (const std::system_error& e) {
+    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+  }
+  auto result = run_client({"[::1]:" + std::to_string(server->port())}, "[v6]:port\n");
+  ASSERT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "[v6]:port\n");
+}
+
 TEST(ClientPipeTest, FlippedByteIsReportedWithItsOffset) {
   TestEchoServer server({.behaviour = Behaviour::kFlipByte, .fault_offset = 12345});
   auto result = run_client({"127.0.0.1", std::to_string(server.port())}, random_bytes(50000, 3));
@@ -118,6 +142,9 @@ TEST(ClientPipeTest, SilentServerTimesOut) {
   EXPECT_NE(result.err.find("timed out after 0.3 s waiting for the echo of 14 bytes"),
             std::string::npos)
       << result.err;
+  // --timeout must not fire early; the upper bound is loose, to catch only a hang.
+  EXPECT_GE(result.wall, std::chrono::milliseconds(300));
+  EXPECT_LT(result.wall, kTimeout);
 }
 
 TEST(ClientPipeTest, RefusedConnectionNamesAddressAndErrno) {
@@ -132,6 +159,11 @@ TEST(ClientPipeTest, RefusedConnectionNamesAddressAndErrno) {
 TEST(ClientPipeTest, UsageErrorsExit64) {
   EXPECT_EQ(run_client({"127.0.0.1", "notaport"}, "").exit_code, 64);
   EXPECT_EQ(run_client({"--no-such-option"}, "").exit_code, 64);
+  auto ambiguous = run_client({"::1:7007"}, "");
+  EXPECT_EQ(ambiguous.exit_code, 64);
+  EXPECT_EQ(ambiguous.err,
+            "echod-client: '::1:7007': an IPv6 address with a port must be written [::1]:7007, "
+            "and one without a port [::1:7007]\nTry 'echod-client --help'.\n");
   auto help = run_client({"--help"}, "");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Usage: echod-client"), std::string::npos);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "sys/socket_address.hpp"
@@ -62,8 +63,13 @@ void TestEchoServer::run() {
     if (fds[1].revents & POLLIN) {
       int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
-        connections.push_back(std::make_unique<Connection>());
-        connections.back()->fd = UniqueFd(fd);
+        UniqueFd accepted(fd);
+        if (options_.refuse_beyond && accepted_ >= *options_.refuse_beyond) {
+          ++refused_;  // `accepted` closes it here
+        } else {
+          connections.push_back(std::make_unique<Connection>());
+          connections.back()->fd = std::move(accepted);
+        }
         ++accepted_;
       }
     }

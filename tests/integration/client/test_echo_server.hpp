@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <thread>
 
 #include "sys/unique_fd.hpp"
@@ -25,6 +26,9 @@ class TestEchoServer {
     Behaviour behaviour = Behaviour::kEcho;
     std::uint64_t fault_offset = 1000;
     bool ipv6 = false;
+    // Connections accepted after the first `refuse_beyond` are closed right after accept, unread,
+    // as echod closes connections over its per-address limits.
+    std::optional<std::uint64_t> refuse_beyond = std::nullopt;
   };
 
   explicit TestEchoServer(Options options);
@@ -35,6 +39,7 @@ class TestEchoServer {
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] std::uint64_t connections_accepted() const { return accepted_.load(); }
+  [[nodiscard]] std::uint64_t connections_refused() const { return refused_.load(); }
 
  private:
   void run();
@@ -44,6 +49,7 @@ class TestEchoServer {
   UniqueFd wakeup_;  // eventfd: the destructor's stop request
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> refused_{0};
   std::thread thread_;
 };
 
