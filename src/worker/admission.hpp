@@ -27,14 +27,25 @@ class Admission {
 
   enum class Verdict { kAdmit, kMaxConnections, kMaxPerPeer, kAcceptRate };
 
+  // What admit() decided. On kAdmit the caller holds one unit of the total budget and, when
+  // `counted` is set, one of its peer's slots; it hands them back with release(peer, counted).
+  // A peer beyond kMaxTrackedPeers is not counted. The caller keeps `counted` with the
+  // connection rather than leaving release() to guess: an entry for the peer may have been made
+  // since.
+  struct Decision {
+    Verdict verdict = Verdict::kAdmit;
+    bool counted = false;
+  };
+
   // Tracked peers at the most; a peer beyond that is admitted against the total budget only.
   static constexpr std::size_t kMaxTrackedPeers = 1 << 20;
 
   void set_limits(const Limits& limits);
 
   // On kAdmit the caller owns one unit of the budget and must call release() when it closes.
-  Verdict admit(const PeerKey& peer, Clock::time_point now);
-  void release(const PeerKey& peer);
+  Decision admit(const PeerKey& peer, Clock::time_point now);
+  // `counted`: Decision::counted of the connection's admission.
+  void release(const PeerKey& peer, bool counted);
 
   [[nodiscard]] std::uint32_t connections() const;
   [[nodiscard]] std::size_t tracked_peers() const;
