@@ -30,10 +30,15 @@ void Admission::refill(Entry& entry, Clock::time_point now) const {
   entry.refilled = now;
 }
 
-Admission::Decision Admission::admit(const PeerKey& peer, Clock::time_point now) {
+Admission::Decision Admission::admit(const PeerKey& peer, Clock::time_point now, PerPeer per_peer) {
   MutexLock lock(mutex_);
   if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
   if (connections_ >= limits_.max_connections) return {Verdict::kMaxConnections, false};
+  // Exempt: no entry is made, so the peer leaves no trace in the table.
+  if (per_peer == PerPeer::kExempt) {
+    ++connections_;
+    return {Verdict::kAdmit, false};
+  }
 
   auto it = peers_.find(peer);
   if (it == peers_.end()) {

@@ -417,7 +417,9 @@ bool Worker::accept_one(Listener& listener) {
   }
   PeerKey key = PeerKey::of(peer);
   auto now = Clock::now();
-  Admission::Decision decision = admission_.admit(key, now);
+  auto per_peer =
+      settings_.limits.is_exempt(peer) ? Admission::PerPeer::kExempt : Admission::PerPeer::kLimited;
+  Admission::Decision decision = admission_.admit(key, now, per_peer);
   if (decision.verdict != Admission::Verdict::kAdmit) {
     reject(std::move(client), reject_reason(decision.verdict), peer, listener);
     return true;
