@@ -20,6 +20,15 @@ bool AccessConfig::permits(const SocketAddress& peer) const {
   return allow.empty() || std::any_of(allow.begin(), allow.end(), matches);
 }
 
+std::vector<Cidr> LimitsConfig::default_exempt() {
+  return {*Cidr::parse("127.0.0.0/8").cidr, *Cidr::parse("::1/128").cidr};
+}
+
+bool LimitsConfig::is_exempt(const SocketAddress& peer) const {
+  return std::any_of(exempt.begin(), exempt.end(),
+                     [&peer](const Cidr& network) { return network.contains(peer); });
+}
+
 std::vector<SocketAddress> Config::default_listen() {
   return {*SocketAddress::parse("127.0.0.1:7").address, *SocketAddress::parse("[::1]:7").address};
 }

@@ -50,6 +50,11 @@ struct LimitsConfig {
   // 0 = unlimited.
   std::uint32_t accept_rate_per_ip = 100;
   std::uint32_t accept_burst_per_ip = 200;
+  // Client networks the per-address limits above (max_connections_per_ip, accept_rate_per_ip,
+  // accept_burst_per_ip) do not apply to; max_connections and `access` still do. Default:
+  // loopback, where per-address limits protect nothing (a local user has 16 million loopback
+  // addresses) and local health checks, proxies and benchmarks all come from 127.0.0.1.
+  std::vector<Cidr> exempt = default_exempt();
   // No byte in either direction for this long: closed. 0 = never.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   // Echoed bytes waiting and not one of them written for this long (the client stopped
@@ -57,6 +62,8 @@ struct LimitsConfig {
   std::chrono::milliseconds send_stall_timeout{std::chrono::seconds(30)};
   AccessConfig access;
 
+  static std::vector<Cidr> default_exempt();  // 127.0.0.0/8 and ::1/128
+  [[nodiscard]] bool is_exempt(const SocketAddress& peer) const;
   friend bool operator==(const LimitsConfig&, const LimitsConfig&) = default;
 };
 

@@ -38,6 +38,7 @@ constexpr auto kAllKeyPaths = std::to_array<std::string_view>({
     "limits.max_connections_per_ip",
     "limits.accept_rate_per_ip",
     "limits.accept_burst_per_ip",
+    "limits.exempt",
     "limits.idle_timeout",
     "limits.send_stall_timeout",
     "limits.access",
@@ -494,6 +495,7 @@ class ConfigReader {
         {"max_connections_per_ip", &ConfigReader::read_max_connections_per_ip},
         {"accept_rate_per_ip", &ConfigReader::read_accept_rate_per_ip},
         {"accept_burst_per_ip", &ConfigReader::read_accept_burst_per_ip},
+        {"exempt", &ConfigReader::read_exempt},
         {"idle_timeout", &ConfigReader::read_idle_timeout},
         {"send_stall_timeout", &ConfigReader::read_send_stall_timeout},
         {"access", &ConfigReader::read_access},
@@ -587,8 +589,8 @@ class ConfigReader {
     read_section(entry, kKeys);
   }
 
-  // An empty value is an empty list here: with every network commented out, nobody is allowed
-  // or denied by this list.
+  // An empty value is an empty list here: with every network commented out, nobody is allowed,
+  // denied or exempted by this list.
   void read_networks(const Entry& entry, std::vector<Cidr>& out) {
     if (entry.value.IsNull()) {
       out.clear();
@@ -606,6 +608,7 @@ class ConfigReader {
   }
   void read_access_allow(const Entry& entry) { read_networks(entry, config_.limits.access.allow); }
   void read_access_deny(const Entry& entry) { read_networks(entry, config_.limits.access.deny); }
+  void read_exempt(const Entry& entry) { read_networks(entry, config_.limits.exempt); }
 
   void read_metrics(const Entry& entry) {
     static constexpr auto kKeys = std::to_array<Key>({
@@ -705,11 +708,15 @@ std::optional<std::string> read_file(const std::string& path, std::string& text)
   return std::nullopt;
 }
 
-void append_networks(std::string& text, std::string_view key, const std::vector<Cidr>& networks) {
-  text += "    " + std::string(key) + ":";
+// `key` is indented by `indent`, its items by two more spaces.
+void append_networks(std::string& text, std::string_view indent, std::string_view key,
+                     const std::vector<Cidr>& networks) {
+  text.append(indent).append(key).append(":");
   if (networks.empty()) text += " []";
   text += "\n";
-  for (const Cidr& network : networks) text += "      - \"" + network.to_string() + "\"\n";
+  for (const Cidr& network : networks) {
+    text.append(indent).append("  - \"").append(network.to_string()).append("\"\n");
+  }
 }
 
 }  // namespace
@@ -792,11 +799,12 @@ std::string format_config(const Config& config) {
   text += "  max_connections_per_ip: " + std::to_string(limits.max_connections_per_ip) + "\n";
   text += "  accept_rate_per_ip: " + std::to_string(limits.accept_rate_per_ip) + "\n";
   text += "  accept_burst_per_ip: " + std::to_string(limits.accept_burst_per_ip) + "\n";
+  append_networks(text, "  ", "exempt", limits.exempt);
   text += "  idle_timeout: " + format_duration(limits.idle_timeout) + "\n";
   text += "  send_stall_timeout: " + format_duration(limits.send_stall_timeout) + "\n";
   text += "  access:\n";
-  append_networks(text, "allow", limits.access.allow);
-  append_networks(text, "deny", limits.access.deny);
+  append_networks(text, "    ", "allow", limits.access.allow);
+  append_networks(text, "    ", "deny", limits.access.deny);
   text += "metrics:\n";
   text += std::string("  enabled: ") + (config.metrics.enabled ? "true" : "false") + "\n";
   text += "  listen: \"" + config.metrics.listen.to_string() + "\"\n";

@@ -57,8 +57,10 @@ class Connection {
   // While stopping, how long a connection must have received nothing before it gets its FIN.
   static constexpr Ticks kDrainQuiet = 2;
 
-  Connection(UniqueFd fd, const PeerKey& peer, Ticks now) noexcept
-      : fd_(std::move(fd)), peer_(peer), last_active_(now) {}
+  // `peer_counted`: the connection holds one of its peer's slots in the per-address limits
+  // (Admission::Decision::counted), to be given back when it closes.
+  Connection(UniqueFd fd, const PeerKey& peer, bool peer_counted, Ticks now) noexcept
+      : fd_(std::move(fd)), peer_counted_(peer_counted), peer_(peer), last_active_(now) {}
 
   // Handles one readiness event. Returns kNone when the connection stays open; the caller then
   // re-arms it with wanted_events(). `error` receives the errno behind kReset/kError.
@@ -81,6 +83,7 @@ class Connection {
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return pending_.readable(); }
   [[nodiscard]] std::size_t pending_capacity() const noexcept { return pending_.capacity(); }
   [[nodiscard]] const PeerKey& peer() const noexcept { return peer_; }
+  [[nodiscard]] bool peer_counted() const noexcept { return peer_counted_; }
   // When a byte last moved in either direction.
   [[nodiscard]] Ticks last_active() const noexcept { return last_active_; }
   // Since when pending output has made no progress; 0 when nothing is pending.
@@ -98,6 +101,7 @@ class Connection {
 
   UniqueFd fd_;
   State state_ = State::kEchoing;
+  bool peer_counted_ = true;
   PeerKey peer_;
   Ticks last_active_ = 0;
   Ticks stalled_since_ = 0;

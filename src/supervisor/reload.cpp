@@ -6,17 +6,34 @@
 namespace echod {
 namespace {
 
-bool contains(const std::vector<SocketAddress>& list, const SocketAddress& address) {
-  return std::find(list.begin(), list.end(), address) != list.end();
+template <typename T>
+bool contains(const std::vector<T>& list, const T& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
 }
 
-std::string join_addresses(char sign, const std::vector<SocketAddress>& addresses) {
+template <typename T>
+std::string join_with_sign(char sign, const std::vector<T>& items) {
   std::string text;
-  for (const SocketAddress& address : addresses) {
+  for (const T& item : items) {
     if (!text.empty()) text += ' ';
-    text += sign + address.to_string();
+    text += sign + item.to_string();
   }
   return text;
+}
+
+// "+10.0.0.0/8 -127.0.0.0/8": the networks only in `after`, then those only in `before`.
+std::string network_changes(const std::vector<Cidr>& before, const std::vector<Cidr>& after) {
+  std::vector<Cidr> added;
+  std::vector<Cidr> removed;
+  for (const Cidr& network : after) {
+    if (!contains(before, network)) added.push_back(network);
+  }
+  for (const Cidr& network : before) {
+    if (!contains(after, network)) removed.push_back(network);
+  }
+  std::string text = join_with_sign('+', added);
+  if (!text.empty() && !removed.empty()) text += ' ';
+  return text + join_with_sign('-', removed);
 }
 
 }  // namespace
@@ -62,9 +79,9 @@ ConfigChanges diff_configs(const Config& before, const Config& after) {
 
 std::vector<std::string> ConfigChanges::describe(const Config& before, const Config& after) const {
   std::vector<std::string> lines;
-  if (!added_listeners.empty()) lines.push_back("listen " + join_addresses('+', added_listeners));
+  if (!added_listeners.empty()) lines.push_back("listen " + join_with_sign('+', added_listeners));
   if (!removed_listeners.empty()) {
-    lines.push_back("listen " + join_addresses('-', removed_listeners));
+    lines.push_back("listen " + join_with_sign('-', removed_listeners));
   }
   if (log_level) {
     lines.push_back("log.level " + std::string(to_string(before.log.level)) + " -> " +
@@ -86,6 +103,10 @@ std::vector<std::string> ConfigChanges::describe(const Config& before, const Con
          std::to_string(b.accept_rate_per_ip));
     note("accept_burst_per_ip", std::to_string(a.accept_burst_per_ip),
          std::to_string(b.accept_burst_per_ip));
+    // Nothing to say when only the order changed: the same networks are exempt.
+    if (std::string changed = network_changes(a.exempt, b.exempt); !changed.empty()) {
+      lines.push_back("limits.exempt " + changed);
+    }
     note("idle_timeout", format_duration(a.idle_timeout), format_duration(b.idle_timeout));
     note("send_stall_timeout", format_duration(a.send_stall_timeout),
          format_duration(b.send_stall_timeout));

@@ -30,37 +30,43 @@ void Admission::refill(Entry& entry, Clock::time_point now) const {
   entry.refilled = now;
 }
 
-Admission::Verdict Admission::admit(const PeerKey& peer, Clock::time_point now) {
+Admission::Decision Admission::admit(const PeerKey& peer, Clock::time_point now, PerPeer per_peer) {
   MutexLock lock(mutex_);
   if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
-  if (connections_ >= limits_.max_connections) return Verdict::kMaxConnections;
+  if (connections_ >= limits_.max_connections) return {Verdict::kMaxConnections, false};
+  // Exempt: no entry is made, so the peer leaves no trace in the table.
+  if (per_peer == PerPeer::kExempt) {
+    ++connections_;
+    return {Verdict::kAdmit, false};
+  }
 
   auto it = peers_.find(peer);
   if (it == peers_.end()) {
     if (peers_.size() >= kMaxTrackedPeers) {
       ++connections_;
-      return Verdict::kAdmit;
+      return {Verdict::kAdmit, false};
     }
     it = peers_.emplace(peer, Entry{0, limits_.accept_burst_per_peer, now}).first;
   }
   Entry& entry = it->second;
   if (limits_.accept_rate_per_peer > 0) {
     refill(entry, now);
-    if (entry.tokens < 1) return Verdict::kAcceptRate;
+    if (entry.tokens < 1) return {Verdict::kAcceptRate, false};
   }
   if (limits_.max_connections_per_peer > 0 &&
       entry.connections >= limits_.max_connections_per_peer) {
-    return Verdict::kMaxPerPeer;
+    return {Verdict::kMaxPerPeer, false};
   }
   if (limits_.accept_rate_per_peer > 0) entry.tokens -= 1;
   ++entry.connections;
   ++connections_;
-  return Verdict::kAdmit;
+  return {Verdict::kAdmit, true};
 }
 
-void Admission::release(const PeerKey& peer) {
+void Admission::release(const PeerKey& peer, bool counted) {
   MutexLock lock(mutex_);
   if (connections_ > 0) --connections_;
+  if (!counted) return;
   auto it = peers_.find(peer);
   if (it != peers_.end() && it->second.connections > 0) --it->second.connections;
 }

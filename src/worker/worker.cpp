@@ -417,11 +417,15 @@ bool Worker::accept_one(Listener& listener) {
   }
   PeerKey key = PeerKey::of(peer);
   auto now = Clock::now();
-  if (auto verdict = admission_.admit(key, now); verdict != Admission::Verdict::kAdmit) {
-    reject(std::move(client), reject_reason(verdict), peer, listener);
+  auto per_peer =
+      settings_.limits.is_exempt(peer) ? Admission::PerPeer::kExempt : Admission::PerPeer::kLimited;
+  Admission::Decision decision = admission_.admit(key, now, per_peer);
+  if (decision.verdict != Admission::Verdict::kAdmit) {
+    reject(std::move(client), reject_reason(decision.verdict), peer, listener);
     return true;
   }
-  std::uint64_t token = connections_.insert(Connection(std::move(client), key, ticks(now)));
+  std::uint64_t token =
+      connections_.insert(Connection(std::move(client), key, decision.counted, ticks(now)));
   Connection* connection = connections_.find(token);
   if (draining_) connection->begin_drain();
   if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
@@ -485,7 +489,7 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
     spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(), to_string(reason),
                   error != 0 ? ": " : "", error != 0 ? errno_text(error) : "");
   }
-  admission_.release(connection->peer());
+  admission_.release(connection->peer(), connection->peer_counted());
   connections_.erase(token);
   // An fd is free again: a listener paused by fd exhaustion can take the next client now
   // rather than when its pause ends.

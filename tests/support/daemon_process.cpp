@@ -136,10 +136,17 @@ std::string DaemonConfig::yaml() const {
   for (const std::string& address : listen) out << "  - \"" << address << "\"\n";
   out << "workers: " << workers << "\n";
   out << "log:\n  level: " << log_level << "\n  target: stderr\n";
-  if (!io_buffer.empty() || !max_pending_output.empty() || !extra_limits.empty()) {
+  if (!io_buffer.empty() || !max_pending_output.empty() || !extra_limits.empty() || exempt) {
     out << "limits:\n";
     if (!io_buffer.empty()) out << "  io_buffer: " << io_buffer << "\n";
     if (!max_pending_output.empty()) out << "  max_pending_output: " << max_pending_output << "\n";
+    if (exempt) {
+      out << "  exempt: [";
+      for (std::size_t i = 0; i < exempt->size(); ++i) {
+        out << (i > 0 ? ", " : "") << "\"" << (*exempt)[i] << "\"";
+      }
+      out << "]\n";
+    }
     for (const std::string& line : extra_limits) out << "  " << line << "\n";
   }
   if (!shutdown_timeout.empty()) out << "shutdown_timeout: " << shutdown_timeout << "\n";

@@ -58,6 +58,10 @@ struct DaemonConfig {
   std::string shutdown_timeout;    // e.g. "1s"; omitted when empty
   // More "key: value" lines under limits:, e.g. "idle_timeout: 1s".
   std::vector<std::string> extra_limits;
+  // limits.exempt, e.g. {"127.0.0.2/32"}. Test clients come from 127.0.0.x, which echod's
+  // default list (loopback) exempts from the per-address limits; the empty list written by
+  // default keeps those limits in force for them. nullopt leaves the key out: echod's default.
+  std::optional<std::vector<std::string>> exempt = std::vector<std::string>{};
   // metrics.listen, e.g. "127.0.0.1:0"; no metrics section when empty.
   std::string metrics_listen;
 

@@ -78,6 +78,7 @@ TEST(ConfigLoaderTest, FullFixtureSetsEverySetting) {
   EXPECT_EQ(config.limits.max_connections_per_ip, 0U);
   EXPECT_EQ(config.limits.accept_rate_per_ip, 10U);
   EXPECT_EQ(config.limits.accept_burst_per_ip, 20U);
+  EXPECT_THAT(config.limits.exempt, ElementsAre(network("127.0.0.1"), network("192.0.2.0/24")));
   EXPECT_EQ(config.limits.idle_timeout, 5min);
   EXPECT_EQ(config.limits.send_stall_timeout, 1500ms);
   EXPECT_THAT(config.limits.access.allow,
@@ -240,7 +241,7 @@ TEST(ConfigLoaderTest, WrongTypesFixture) {
           "wrong_types.yaml:4:6: log: expected a mapping with the keys level, target, not 'debug'",
           "wrong_types.yaml:6:3: limits: expected a mapping with the keys io_buffer, "
           "max_pending_output, max_connections, max_connections_per_ip, accept_rate_per_ip, "
-          "accept_burst_per_ip, idle_timeout, send_stall_timeout, access, not a list",
+          "accept_burst_per_ip, exempt, idle_timeout, send_stall_timeout, access, not a list",
           "wrong_types.yaml:7:19: shutdown_timeout: expected a duration (0s-1h, e.g. 10s), not a "
           "mapping"));
 }
@@ -373,6 +374,57 @@ TEST(ConfigLoaderTest, ChecksAccessNetworks) {
                   "t.yaml:5:5: limits.access.permit: unknown key; expected one of allow, deny"));
 }
 
+TEST(ConfigLoaderTest, ExemptDefaultsToLoopback) {
+  const LimitsConfig limits = Config{}.limits;
+  EXPECT_THAT(limits.exempt, ElementsAre(network("127.0.0.0/8"), network("::1/128")));
+  EXPECT_TRUE(limits.is_exempt(address("127.0.0.1:5000")));
+  EXPECT_TRUE(limits.is_exempt(address("127.255.0.9:1")));
+  EXPECT_TRUE(limits.is_exempt(address("[::1]:5000")));
+  EXPECT_FALSE(limits.is_exempt(address("192.0.2.1:5000")));
+  EXPECT_FALSE(limits.is_exempt(address("[::2]:5000")));
+  EXPECT_FALSE(limits.is_exempt(address("[::ffff:127.0.0.1]:5000")));
+  // Other limits keys leave it alone.
+  EXPECT_EQ(parse_ok("limits:\n  max_connections_per_ip: 4\n").limits.exempt, limits.exempt);
+}
+
+TEST(ConfigLoaderTest, ExemptTakesAListOfNetworks) {
+  const LimitsConfig limits =
+      parse_ok("limits:\n  exempt: [\"127.0.0.2/32\", \"10.0.0.0/8\", \"2001:db8::1\"]\n").limits;
+  EXPECT_THAT(limits.exempt, ElementsAre(network("127.0.0.2/32"), network("10.0.0.0/8"),
+                                         network("2001:db8::1/128")));
+  EXPECT_TRUE(limits.is_exempt(address("127.0.0.2:1")));
+  EXPECT_FALSE(limits.is_exempt(address("127.0.0.1:1"))) << "the list replaces the default";
+  EXPECT_TRUE(limits.is_exempt(address("10.200.0.1:1")));
+}
+
+// An empty list, or every entry commented out, exempts nobody (as an empty access list
+// denies nobody).
+TEST(ConfigLoaderTest, EmptyExemptListExemptsNobody) {
+  for (std::string_view text : {"limits:\n  exempt: []\n"sv, "limits:\n  exempt:\n"sv,
+                                "limits:\n  exempt:\n  #  - \"127.0.0.0/8\"\n"sv}) {
+    const LimitsConfig limits = parse_ok(text).limits;
+    EXPECT_THAT(limits.exempt, IsEmpty()) << text;
+    EXPECT_FALSE(limits.is_exempt(address("127.0.0.1:1"))) << text;
+  }
+}
+
+TEST(ConfigLoaderTest, ChecksExemptNetworks) {
+  EXPECT_THAT(
+      errors_of("limits:\n  exempt: [\"127.0.0.1/33\", 127.0.0.1, \"127.0.0.1/32\", [::1]]\n"),
+      ElementsAre("t.yaml:2:12: limits.exempt[0]: '127.0.0.1/33': prefix length must be 0-32",
+                  "t.yaml:2:39: limits.exempt[2]: duplicate network 127.0.0.1/32 (also "
+                  "limits.exempt[1])",
+                  "t.yaml:2:55: limits.exempt[3]: expected a network string, not a list"));
+  EXPECT_THAT(errors_of("limits:\n  exempt: 127.0.0.0/8\n"),
+              ElementsAre("t.yaml:2:11: limits.exempt: expected a list of network strings; for "
+                          "one write [\"127.0.0.0/8\"]"));
+  EXPECT_THAT(errors_of("limits:\n  exempt:\n    loopback: 127.0.0.0/8\n"),
+              ElementsAre("t.yaml:3:5: limits.exempt: expected a list of network strings, e.g. "
+                          "[\"10.0.0.0/8\", \"2001:db8::/32\"]"));
+  EXPECT_THAT(errors_of("exempt: []\n"),
+              ElementsAre("t.yaml:1:1: exempt: unknown key; did you mean 'limits.exempt'?"));
+}
+
 // Every limit key with a value that cannot work: negative, zero where no limit would mean
 // refusing everything, not a whole number, the wrong type, and malformed networks.
 TEST(ConfigLoaderTest, BadLimitsFixture) {
@@ -397,7 +449,9 @@ TEST(ConfigLoaderTest, BadLimitsFixture) {
           "bad_limits.yaml:14:12: limits.access.deny[0]: '::1/129': prefix length must be 0-128",
           "bad_limits.yaml:14:23: limits.access.deny[1]: '300.1.2.3'" + not_a_network,
           "bad_limits.yaml:14:36: limits.access.deny[2]: 'fe80::1%eth0/64'" + not_a_network,
-          "bad_limits.yaml:14:55: limits.access.deny[3]: ''" + not_a_network));
+          "bad_limits.yaml:14:55: limits.access.deny[3]: ''" + not_a_network,
+          "bad_limits.yaml:15:12: limits.exempt[0]: '127.0.0.0/33': prefix length must be 0-32",
+          "bad_limits.yaml:15:28: limits.exempt[1]: 'localhost'" + not_a_network));
 }
 
 TEST(ConfigLoaderTest, RejectsControlCharactersFromEscapes) {
@@ -579,6 +633,9 @@ TEST(FormatConfigTest, DefaultsAsYaml) {
             "  max_connections_per_ip: 32\n"
             "  accept_rate_per_ip: 100\n"
             "  accept_burst_per_ip: 200\n"
+            "  exempt:\n"
+            "    - \"127.0.0.0/8\"\n"
+            "    - \"::1/128\"\n"
             "  idle_timeout: 1m\n"
             "  send_stall_timeout: 30s\n"
             "  access:\n"
@@ -600,6 +657,7 @@ TEST(FormatConfigTest, RoundTrips) {
   odd.limits.idle_timeout = 1ms;
   odd.limits.send_stall_timeout = 0ms;
   odd.limits.access.deny = {network("::/0"), network("192.0.2.0/24")};
+  odd.limits.exempt = {};
   odd.shutdown_timeout = 61s;
   odd.metrics = {true, address("0.0.0.0:0")};
   for (const Config& config : {Config{}, load_fixture("full.yaml"), odd}) {
