@@ -99,6 +99,11 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                            static_cast<double>(facts_.workers)));
   families.push_back(gauge("echod_listeners", "Listen addresses accepting connections",
                            static_cast<double>(facts_.listeners)));
+  families.push_back(
+      gauge("echod_max_connections",
+            "Open connections admitted at most: limits.max_connections, or less if the open-file "
+            "limit allows fewer",
+            static_cast<double>(facts_.max_connections)));
 
   MetricFamily open =
       family("echod_connections_open", "Open client connections, per worker", MetricType::Gauge);

@@ -20,8 +20,9 @@ struct DaemonFacts {
   std::chrono::system_clock::time_point started{};
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
-  std::size_t listeners = 0;  // listen addresses
-  std::size_t workers = 0;    // serving; retiring ones not counted
+  std::size_t listeners = 0;          // listen addresses
+  std::size_t workers = 0;            // serving; retiring ones not counted
+  std::uint32_t max_connections = 0;  // in force: limits.max_connections, after the fd clamp
 };
 
 // The Prometheus view of the daemon, built at scrape time: the workers' own counters

@@ -262,6 +262,7 @@ void Supervisor::publish_metrics_facts() {
   facts.reloads_failed = reloads_failed_;
   facts.listeners = listeners_.size();
   facts.workers = workers_.size();
+  facts.max_connections = config_.limits.max_connections;
   metrics_->publish(facts);
 }
 

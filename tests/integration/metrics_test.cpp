@@ -183,6 +183,7 @@ TEST(MetricsTest, ScrapeDuringLoadAgreesWithWhatTheClientsDid) {
   EXPECT_EQ(after.sum("echod_accept_errors_total"), 0);
   EXPECT_EQ(after["echod_workers"], 2);
   EXPECT_EQ(after["echod_listeners"], 1);
+  EXPECT_EQ(after["echod_max_connections"], kMaxD);
   EXPECT_EQ(after["echod_config_generation"], 1);
   EXPECT_EQ(after.sum("echod_build_info"), 1);
 
@@ -283,6 +284,37 @@ TEST(MetricsTest, OutputPassesPromtool) {
   CommandResult check = run_command({"/bin/sh", "-c", promtool + " check metrics < " + file},
                                     clean_environment(), kCommandTimeout);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err << "\n" << result.body;
+}
+
+// echod_max_connections is the limit in force: limits.max_connections lowered to what the
+// open-file limit allows at start, the new value after a reload.
+TEST(MetricsTest, MaxConnectionsIsTheLimitInForce) {
+  constexpr std::string_view kClamped =
+      "limits.max_connections 10000 is more than the open-file limit 256 allows; using ";
+  std::string prlimit = find_program("prlimit");
+  if (prlimit.empty()) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  DaemonConfig config = metrics_config();
+  DaemonProcess daemon(config);
+  daemon.set_launcher({prlimit, "--nofile=256:256", "--"});
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
+  ASSERT_TRUE(daemon.wait_for_log(kClamped));
+  std::string log = daemon.log_text();
+  double usable = std::stod(log.substr(log.find(kClamped) + kClamped.size()));
+  ASSERT_GT(usable, 0);
+  ASSERT_LT(usable, 256);
+  Scrape at_start = scrape(*port);
+  ASSERT_TRUE(at_start.ok);
+  EXPECT_EQ(at_start["echod_max_connections"], usable);
+
+  // The reload's READY=1 comes after the new facts are published.
+  config.metrics_listen = "127.0.0.1:" + std::to_string(*port);
+  config.extra_limits.emplace_back("max_connections: 50");
+  ASSERT_TRUE(daemon.reload(config.yaml()));
+  Scrape reloaded = scrape(*port);
+  ASSERT_TRUE(reloaded.ok);
+  EXPECT_EQ(reloaded["echod_config_generation"], 2);
+  EXPECT_EQ(reloaded["echod_max_connections"], 50);
 }
 
 TEST(MetricsTest, EndpointFollowsReload) {
