@@ -1,11 +1,14 @@
 // The Prometheus endpoint (metrics:): scraped while clients run, its numbers must be exactly what
-// the test did; the output must pass promtool; the endpoint follows reloads.
+// the test did; the output must pass promtool; the endpoint follows reloads; the example alert
+// rules use only metrics it serves.
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -315,6 +318,39 @@ TEST(MetricsTest, MaxConnectionsIsTheLimitInForce) {
   ASSERT_TRUE(reloaded.ok);
   EXPECT_EQ(reloaded["echod_config_generation"], 2);
   EXPECT_EQ(reloaded["echod_max_connections"], 50);
+}
+
+// Every echod_* metric that config/prometheus/echod-alerts.yml refers to is one echod serves
+// (with no traffic yet: every labelled counter has its series from the start).
+TEST(MetricsTest, AlertRulesUseOnlyMetricsEchodServes) {
+  std::ifstream file(ECHOD_ALERT_RULES);
+  ASSERT_TRUE(file) << "cannot read " << ECHOD_ALERT_RULES;
+  std::stringstream rules;
+  rules << file.rdbuf();
+  const std::string text = rules.str();
+  static const std::regex kName(R"((^|[^A-Za-z0-9_:])(echod_[A-Za-z0-9_:]+))");
+  std::set<std::string> used;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kName);
+       it != std::sregex_iterator(); ++it) {
+    used.insert((*it)[2].str());
+  }
+  // The rules use at least the start time, refusals, reloads, connections, their limit and
+  // accept pauses: fewer names means the extraction broke.
+  ASSERT_GE(used.size(), 6U) << text;
+
+  DaemonProcess daemon(metrics_config());
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
+  Scrape served = scrape(*port);
+  ASSERT_TRUE(served.ok);
+  std::set<std::string> names;
+  for (const auto& [series, value] : served.samples)
+    names.insert(series.substr(0, series.find('{')));
+  for (const std::string& name : used) {
+    EXPECT_TRUE(names.contains(name))
+        << ECHOD_ALERT_RULES << " uses " << name << ", which echod does not serve:\n"
+        << served.body;
+  }
 }
 
 TEST(MetricsTest, EndpointFollowsReload) {
