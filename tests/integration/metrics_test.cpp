@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -16,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/limits_support.hpp"
+#include "integration/metrics_support.hpp"
 #include "support/daemon_process.hpp"
 #include "support/net_client.hpp"
 #include "support/test_data.hpp"
@@ -28,81 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kCommandTimeout = std::chrono::seconds(40);
-constexpr std::string_view kServingPrefix = "serving metrics on http://127.0.0.1:";
-
-// The port of the metrics endpoint, from the last "serving metrics on" log line.
-std::optional<std::uint16_t> metrics_port(const DaemonProcess& daemon) {
-  std::string log = daemon.log_text();
-  std::size_t at = log.rfind(kServingPrefix);
-  if (at == std::string::npos) return std::nullopt;
-  return static_cast<std::uint16_t>(std::stoul(log.substr(at + kServingPrefix.size())));
-}
-
-// Starts `daemon` (its config enables metrics) and waits until the endpoint serves: the
-// endpoint's port, or nothing when the daemon did not get ready or never served.
-std::optional<std::uint16_t> start_serving_metrics(DaemonProcess& daemon) {
-  if (!daemon.start_ready() || !daemon.wait_for_log(kServingPrefix)) return std::nullopt;
-  return metrics_port(daemon);
-}
-
-struct Scrape {
-  bool ok = false;
-  std::string body;
-  std::map<std::string, double> samples;  // "name{labels}" -> value
-
-  // The sample, or -1 when absent (every echod metric is >= 0).
-  [[nodiscard]] double operator[](const std::string& series) const {
-    auto it = samples.find(series);
-    return it == samples.end() ? -1 : it->second;
-  }
-  // The sum of every sample of a metric (over its labels).
-  [[nodiscard]] double sum(const std::string& name) const {
-    double total = 0;
-    for (const auto& [series, value] : samples) {
-      if (series == name || series.starts_with(name + "{")) total += value;
-    }
-    return total;
-  }
-};
-
-// GET /metrics over plain HTTP/1.0 (the server closes after the response).
-Scrape scrape(std::uint16_t port) {
-  Scrape result;
-  UniqueFd fd = connect_tcp("127.0.0.1", port);
-  if (!fd) return result;
-  if (!send_all(fd.get(), "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", 5s)) return result;
-  ReadResult response = read_until_eof(fd.get(), 10s);
-  std::size_t header_end = response.data.find("\r\n\r\n");
-  if (!response.eof || !response.data.starts_with("HTTP/1.1 200") ||
-      header_end == std::string::npos) {
-    return result;
-  }
-  result.body = response.data.substr(header_end + 4);
-  std::size_t start = 0;
-  while (start < result.body.size()) {
-    std::size_t end = result.body.find('\n', start);
-    if (end == std::string::npos) end = result.body.size();
-    std::string line = result.body.substr(start, end - start);
-    start = end + 1;
-    if (line.empty() || line.front() == '#') continue;
-    std::size_t space = line.rfind(' ');
-    if (space == std::string::npos) return result;
-    result.samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  result.ok = true;
-  return result;
-}
-
-// Scrapes until `done` holds for a scrape (the workers update their counters just after the
-// client sees the effect, e.g. the FIN), at most 10 s. Returns the last scrape.
-template <typename Done>
-Scrape scrape_until(std::uint16_t port, Done done) {
-  auto deadline = Clock::now() + 10s;
-  Scrape last = scrape(port);
-  while ((!last.ok || !done(last)) && Clock::now() < deadline) last = scrape(port);
-  return last;
-}
-
 CommandResult status_json(const DaemonProcess& daemon) {
   return run_command(
       {echod_binary(), "--control-socket", daemon.control_socket_path(), "--status", "--json"},
