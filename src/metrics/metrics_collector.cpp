@@ -90,6 +90,14 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   families.push_back(gauge("echod_config_load_timestamp_seconds",
                            "When the configuration in force was loaded, in Unix time",
                            seconds_since_epoch(facts_.config_loaded)));
+  families.push_back(
+      gauge("echod_config_last_reload_successful",
+            "1 if the last reload succeeded (or none was tried), 0 if it failed and the previous "
+            "configuration is still in force",
+            facts_.last_reload_ok ? 1 : 0));
+  families.push_back(gauge("echod_config_last_reload_timestamp_seconds",
+                           "When the last reload was tried (or echod started), in Unix time",
+                           seconds_since_epoch(facts_.last_reload)));
   MetricFamily reloads =
       family("echod_reloads_total", "Configuration reloads by result", MetricType::Counter);
   add_sample(reloads, static_cast<double>(facts_.reloads_ok), {{"result", "ok"}});

@@ -18,6 +18,9 @@ struct DaemonFacts {
   std::uint64_t generation = 0;
   std::chrono::system_clock::time_point config_loaded{};  // last successful load
   std::chrono::system_clock::time_point started{};
+  // The last reload attempt, or the start when there was none.
+  std::chrono::system_clock::time_point last_reload{};
+  bool last_reload_ok = true;  // also at start
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   std::size_t listeners = 0;          // listen addresses

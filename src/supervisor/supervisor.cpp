@@ -258,6 +258,8 @@ void Supervisor::publish_metrics_facts() {
   facts.generation = generation_;
   facts.config_loaded = config_loaded_;
   facts.started = started_wall_;
+  facts.last_reload = last_reload_attempt_;
+  facts.last_reload_ok = last_reload_result_ != "failed";
   facts.reloads_ok = reloads_ok_;
   facts.reloads_failed = reloads_failed_;
   facts.listeners = listeners_.size();
@@ -332,6 +334,7 @@ ReloadOutcome Supervisor::reload() {
   notifier_.reloading();
   spdlog::info("reloading configuration from {}", command_line_.config_path);
   last_reload_time_ = utc_now_iso8601();
+  last_reload_attempt_ = std::chrono::system_clock::now();
   last_reload_errors_.clear();
   auto reject = [this](std::size_t error_count) {
     last_reload_result_ = "failed";
@@ -443,6 +446,7 @@ ReloadOutcome Supervisor::reload() {
   config_ = std::move(next);
   ++generation_;
   ++reloads_ok_;
+  last_reload_result_ = "ok";
   config_loaded_ = std::chrono::system_clock::now();
   if (target > current) publish_metrics_workers();
   publish_metrics_facts();
@@ -458,7 +462,6 @@ ReloadOutcome Supervisor::reload() {
   reap_retired();  // the waits above may have taken the wakeup of a worker that finished
   last_status_ = status_text();
   notifier_.ready(last_status_);
-  last_reload_result_ = "ok";
   return ReloadOutcome{true, generation_, described};
 }
 

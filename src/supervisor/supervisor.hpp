@@ -162,6 +162,7 @@ class Supervisor {
   const Clock::time_point started_ = Clock::now();
   const std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   std::chrono::system_clock::time_point config_loaded_ = started_wall_;
+  std::chrono::system_clock::time_point last_reload_attempt_ = started_wall_;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   std::string last_reload_result_ = "none";

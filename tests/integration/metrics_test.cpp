@@ -245,6 +245,48 @@ TEST(MetricsTest, MaxConnectionsIsTheLimitInForce) {
   EXPECT_EQ(reloaded["echod_max_connections"], 50);
 }
 
+// echod_config_last_reload_successful is 1 at start, 0 while a rejected configuration is the
+// last one tried, 1 again once a reload succeeds; echod_config_last_reload_timestamp_seconds
+// is the start, then the time of each attempt.
+TEST(MetricsTest, LastReloadSuccessfulFollowsTheReloads) {
+  const std::string kSuccessful = "echod_config_last_reload_successful";
+  const std::string kAttempted = "echod_config_last_reload_timestamp_seconds";
+  DaemonConfig config = metrics_config();
+  DaemonProcess daemon(config);
+  daemon.allow_log_error(daemon.config_path() + ":");
+  daemon.allow_log_error("reload failed with");
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
+  Scrape at_start = scrape(*port);
+  ASSERT_TRUE(at_start.ok);
+  EXPECT_EQ(at_start[kSuccessful], 1);
+  EXPECT_EQ(at_start[kAttempted], at_start["echod_start_time_seconds"]);
+
+  // A syntax error: rejected. Its READY=1 comes after the facts are published.
+  ASSERT_TRUE(daemon.reload("listen: [\"127.0.0.1:0\"\n"));
+  ASSERT_TRUE(daemon.wait_for_log("reload failed with"));
+  Scrape failed = scrape(*port);
+  ASSERT_TRUE(failed.ok);
+  EXPECT_EQ(failed[kSuccessful], 0);
+  EXPECT_EQ(failed[R"(echod_reloads_total{result="failed"})"], 1);
+  EXPECT_EQ(failed["echod_config_generation"], 1);
+  EXPECT_GE(failed[kAttempted], at_start[kAttempted]);
+  EXPECT_EQ(failed["echod_config_load_timestamp_seconds"],
+            at_start["echod_config_load_timestamp_seconds"]);
+
+  // Fixed (the same endpoint): 1 again.
+  config.metrics_listen = "127.0.0.1:" + std::to_string(*port);
+  ASSERT_TRUE(daemon.reload(config.yaml()));
+  ASSERT_TRUE(daemon.wait_for_log("configuration reloaded (generation 2)"));
+  Scrape fixed = scrape(*port);
+  ASSERT_TRUE(fixed.ok);
+  EXPECT_EQ(fixed[kSuccessful], 1);
+  EXPECT_EQ(fixed[R"(echod_reloads_total{result="ok"})"], 1);
+  EXPECT_EQ(fixed["echod_config_generation"], 2);
+  EXPECT_GE(fixed[kAttempted], failed[kAttempted]);
+  EXPECT_LE(fixed[kAttempted], fixed["echod_config_load_timestamp_seconds"]);
+}
+
 // Every echod_* metric that config/prometheus/echod-alerts.yml refers to is one echod serves
 // (with no traffic yet: every labelled counter has its series from the start).
 TEST(MetricsTest, AlertRulesUseOnlyMetricsEchodServes) {
