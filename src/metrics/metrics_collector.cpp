@@ -67,6 +67,13 @@ void MetricsCollector::set_workers(std::vector<WorkerView> workers) {
   workers_ = std::move(workers);
 }
 
+void MetricsCollector::set_responsive(const WorkerStatus& status, bool responsive) {
+  MutexLock lock(mutex_);
+  for (WorkerView& view : workers_) {
+    if (view.status == &status) view.responsive = responsive;
+  }
+}
+
 void MetricsCollector::retire(const WorkerStatus& status) {
   MutexLock lock(mutex_);
   retired_.add(status);
@@ -115,14 +122,21 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
 
   MetricFamily open =
       family("echod_connections_open", "Open client connections, per worker", MetricType::Gauge);
+  MetricFamily responsive = family(
+      "echod_worker_responsive",
+      "1 while the worker answers the supervisor's liveness ping, 0 when it missed one: stuck",
+      MetricType::Gauge);
   WorkerTotals totals = retired_;
   for (const WorkerView& worker : workers_) {
+    std::string index = std::to_string(worker.index);
     add_sample(open,
                static_cast<double>(worker.status->connections.load(std::memory_order_relaxed)),
-               {{"worker", std::to_string(worker.index)}});
+               {{"worker", index}});
+    add_sample(responsive, worker.responsive ? 1 : 0, {{"worker", std::move(index)}});
     totals.add(*worker.status);
   }
   families.push_back(std::move(open));
+  families.push_back(std::move(responsive));
   families.push_back(counter("echod_connections_accepted_total",
                              "Client connections accepted and admitted", totals.accepted));
   // Index 0 (CloseReason::kNone) is not a way to close.

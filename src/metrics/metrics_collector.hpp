@@ -40,10 +40,13 @@ class MetricsCollector final : public prometheus::Collectable {
   struct WorkerView {
     unsigned index;  // the worker's number, its `worker` label
     const WorkerStatus* status;
+    bool responsive;  // answered the supervisor's last liveness ping in time
   };
 
   void publish(const DaemonFacts& facts);
   void set_workers(std::vector<WorkerView> workers);
+  // The supervisor's liveness check found the worker answering, or no longer answering.
+  void set_responsive(const WorkerStatus& status, bool responsive);
   // A worker is leaving: its counts stay in the totals, and it is no longer read.
   void retire(const WorkerStatus& status);
 

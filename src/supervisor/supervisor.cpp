@@ -270,7 +270,11 @@ void Supervisor::publish_metrics_facts() {
 
 void Supervisor::publish_metrics_workers() {
   std::vector<MetricsCollector::WorkerView> views;
-  for (const Worker* worker : all_workers()) views.push_back({worker->index(), &worker->status()});
+  for (const auto* list : {&workers_, &retiring_}) {
+    for (const WorkerSlot& slot : *list) {
+      views.push_back({slot.worker->index(), &slot.worker->status(), slot.responsive});
+    }
+  }
   metrics_->set_workers(std::move(views));
 }
 
@@ -559,33 +563,59 @@ void Supervisor::stop(SignalSet& signals) {
 }
 
 void Supervisor::on_tick() {
-  if (watchdog_interval_.count() > 0) {
-    // Each worker answered the Ping posted one tick ago: no heartbeat is older than a tick
-    // (a quarter of the watchdog period), so a wedged worker stops WATCHDOG=1 well within half.
-    bool alive = true;
-    for (auto* list : {&workers_, &retiring_}) {
-      for (WorkerSlot& slot : *list) {
-        const WorkerStatus& status = slot.worker->status();
-        if (status.finished.load()) continue;
-        if (status.processed_commands.load() < slot.ping) {
-          alive = false;
-          spdlog::warn(
-              "worker {} has not answered for {} ms; withholding the watchdog ping",
-              slot.worker->index(),
-              std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
-        } else {
-          // A wedged worker gets no new pings piling up in its queue.
-          slot.ping = slot.worker->post(Ping{});
-        }
-      }
-    }
-    if (alive) notifier_.watchdog();
-  }
+  bool alive = check_liveness();
+  if (watchdog_interval_.count() > 0 && alive) notifier_.watchdog();
   std::string status = status_text();
   if (status != last_status_) {
     last_status_ = status;
     notifier_.status(status);
   }
+}
+
+// Every tick, watchdog or not: the scrape is answered by the HTTP server's threads and the
+// worker's counters read fine while it is stuck, so this is the only way a stuck worker shows.
+// With the watchdog, no heartbeat is older than a tick (a quarter of the period), so a wedged
+// worker stops WATCHDOG=1 well within half.
+bool Supervisor::check_liveness() {
+  const bool watchdog = watchdog_interval_.count() > 0;
+  const auto now = Clock::now();
+  bool alive = true;
+  for (auto* list : {&workers_, &retiring_}) {
+    for (WorkerSlot& slot : *list) {
+      const WorkerStatus& status = slot.worker->status();
+      if (status.finished.load()) continue;
+      const bool answered = status.processed_commands.load() >= slot.ping;
+      const auto silent_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - slot.pinged).count();
+      const unsigned index = slot.worker->index();
+      if (!answered) {
+        alive = false;
+        std::uint64_t suppressed = 0;  // ticks: not worth reporting
+        if (watchdog) {
+          // systemd restarts echod within the period: every tick until then.
+          spdlog::warn("worker {} has not answered for {} ms; withholding the watchdog ping", index,
+                       silent_ms);
+        } else if (slot.silence_log.allow(now, suppressed)) {
+          // Once when it stops answering, then once a minute while it does not.
+          spdlog::warn("worker {} has not answered for {} ms", index, silent_ms);
+        }
+      } else {
+        if (!slot.responsive) {
+          spdlog::info("worker {} answers again (its last ping waited up to {} ms)", index,
+                       silent_ms);
+          slot.silence_log = LogLimiter(kSilenceLogInterval);
+        }
+        // A wedged worker gets no new pings piling up in its queue.
+        slot.ping = slot.worker->post(Ping{});
+        slot.pinged = now;
+      }
+      if (answered != slot.responsive) {
+        slot.responsive = answered;
+        metrics_->set_responsive(status, answered);
+      }
+    }
+  }
+  return alive;
 }
 
 Supervisor::Clock::duration Supervisor::tick_interval() const {

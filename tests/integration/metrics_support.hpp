@@ -1,4 +1,4 @@
-// Scraping echod's metrics endpoint (metrics_test).
+// Scraping echod's metrics endpoint (metrics_test, watchdog_test).
 #pragma once
 
 #include <cstdint>

@@ -376,6 +376,7 @@ TEST(MetricsTest, CountersSurviveWorkersRetiring) {
   ASSERT_TRUE(before.ok);
   EXPECT_EQ(before["echod_workers"], 4);
   EXPECT_EQ(before["echod_connections_accepted_total"], kClientsD);
+  EXPECT_EQ(before.sum("echod_worker_responsive"), 4) << before.body;
 
   config.workers = 1;
   ASSERT_TRUE(daemon.reload(config.yaml()));
@@ -390,10 +391,13 @@ TEST(MetricsTest, CountersSurviveWorkersRetiring) {
   EXPECT_EQ(after["echod_received_bytes_total"], kClientsD);
   EXPECT_EQ(after["echod_sent_bytes_total"], kClientsD);
   std::size_t open_series = 0;
+  std::size_t responsive_series = 0;
   for (const auto& [series, value] : after.samples) {
     if (series.starts_with("echod_connections_open{")) ++open_series;
+    if (series.starts_with("echod_worker_responsive{")) ++responsive_series;
   }
   EXPECT_EQ(open_series, 1U) << "one worker left to report open connections";
+  EXPECT_EQ(responsive_series, 1U) << "one worker left to report its liveness";
 
   // `echod --status` keeps the same totals.
   CommandResult status = status_json(daemon);
