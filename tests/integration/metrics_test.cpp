@@ -301,9 +301,9 @@ TEST(MetricsTest, AlertRulesUseOnlyMetricsEchodServes) {
        it != std::sregex_iterator(); ++it) {
     used.insert((*it)[2].str());
   }
-  // The rules use at least the start time, refusals, reloads, connections, their limit and
-  // accept pauses: fewer names means the extraction broke.
-  ASSERT_GE(used.size(), 6U) << text;
+  // The rules use at least the start time, the reload state, refusals, connections, their
+  // limit, accept pauses and worker liveness: fewer names means the extraction broke.
+  ASSERT_GE(used.size(), 7U) << text;
 
   DaemonProcess daemon(metrics_config());
   std::optional<std::uint16_t> port = start_serving_metrics(daemon);
