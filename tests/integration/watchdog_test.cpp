@@ -1,10 +1,13 @@
-// The watchdog: WATCHDOG=1 only while every worker answers; a wedged worker (a test-only
-// control command) stops the pings within half the watchdog period.
+// Worker liveness: a wedged worker (a test-only control command) stops the watchdog pings
+// within half the watchdog period; with or without the watchdog, its echod_worker_responsive
+// goes to 0 until it answers again.
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "control/control_socket.hpp"
+#include "integration/metrics_support.hpp"
 #include "support/daemon_process.hpp"
 
 namespace echod::test {
@@ -52,6 +55,60 @@ TEST(WatchdogTest, AWedgedWorkerStopsThePings) {
 
   // Unwedged, the pings come back.
   EXPECT_TRUE(daemon.wait_notification("WATCHDOG=1", 3s).has_value());
+}
+
+// Without WATCHDOG_USEC the supervisor still pings every worker each tick (5 s): a worker that
+// misses a ping shows as echod_worker_responsive 0 in a scrape, the others stay 1, and it
+// returns to 1 once it answers again.
+TEST(WatchdogTest, WithoutTheWatchdogAWedgedWorkerShowsInTheMetrics) {
+  const std::string kWorker0 = R"(echod_worker_responsive{worker="0"})";
+  const std::string kWorker1 = R"(echod_worker_responsive{worker="1"})";
+  DaemonConfig config;
+  config.workers = 2;
+  config.metrics_listen = "127.0.0.1:0";
+  DaemonProcess daemon(config);
+  std::optional<std::uint16_t> port = start_serving_metrics(daemon);
+  ASSERT_TRUE(port) << daemon.log_text();
+  Scrape healthy = scrape(*port);
+  ASSERT_TRUE(healthy.ok);
+  EXPECT_EQ(healthy[kWorker0], 1) << healthy.body;
+  EXPECT_EQ(healthy[kWorker1], 1) << healthy.body;
+
+  // Wedged for longer than two ticks: the Ping posted at the first tick after the wedge is not
+  // answered by the second.
+  std::string reply = control_request(daemon.control_socket_path(), "test-wedge 1 15000", 5000);
+  if (reply.find("unknown command") != std::string::npos) {
+    GTEST_SKIP() << "echod was built without ECHOD_TEST_HOOKS";
+  }
+  ASSERT_NE(reply.find("\"ok\""), std::string::npos) << reply;
+  ASSERT_TRUE(daemon.wait_for_log("worker 1: wedged for 15000 ms"));
+  Scrape wedged;
+  EXPECT_TRUE(eventually(
+      [&] {
+        wedged = scrape(*port);
+        return wedged.ok && wedged[kWorker1] == 0;
+      },
+      15s))
+      << wedged.body;
+  EXPECT_EQ(wedged[kWorker0], 1) << wedged.body;
+  EXPECT_TRUE(daemon.wait_for_log("worker 1 has not answered for"));
+
+  // Unwedged, it answers the Ping waiting in its queue, and the next tick sees it.
+  Scrape recovered;
+  EXPECT_TRUE(eventually(
+      [&] {
+        recovered = scrape(*port);
+        return recovered.ok && recovered[kWorker1] == 1;
+      },
+      30s))
+      << recovered.body;
+  EXPECT_EQ(recovered[kWorker0], 1) << recovered.body;
+  EXPECT_TRUE(daemon.wait_for_log("worker 1 answers again"));
+
+  // Without the watchdog, no WATCHDOG=1 (of the datagrams queued so far) and no talk of
+  // withholding it.
+  EXPECT_FALSE(daemon.wait_notification("WATCHDOG=1", 0s).has_value());
+  EXPECT_EQ(daemon.log_count("withholding the watchdog ping"), 0U) << daemon.log_text();
 }
 
 }  // namespace
