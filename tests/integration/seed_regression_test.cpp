@@ -79,8 +79,10 @@ TEST(SeedRegression, D3_PartialWritesToASlowReaderLoseNothing) {
   ASSERT_TRUE(client.valid());
 
   std::string payload = random_bytes(4 * kMiB, 33);
-  std::size_t before_reading =
-      send_until_stalled(client.get(), payload, std::chrono::milliseconds(200));
+  // The client stops writing once the connection has not taken a byte for a whole second: long
+  // enough that a busy machine's scheduler (echod not getting to read for a moment) does not
+  // end it before echod's buffers are full.
+  std::size_t before_reading = send_until_stalled(client.get(), payload, std::chrono::seconds(1));
   EXPECT_GT(before_reading, 64 * kKiB) << "the client could not even fill echod's buffers";
   EchoSession session{client.get(), payload};
   session.sent = before_reading;
