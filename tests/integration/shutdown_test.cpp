@@ -39,7 +39,8 @@ TEST(ShutdownTest, DataInFlightIsEchoedThenFinThenExitZero) {
   // stalled: a tiny receive buffer and megabytes sent: echod holds unsent echo, has stopped
   // reading, and more of what the client wrote waits in the client's own send queue. Several
   // of them, because whether bytes are still queued at the moment echod decides it has read
-  // everything depends on timing.
+  // everything depends on timing. The stall window only sizes what each one sent; the checks
+  // hold for whatever was sent.
   constexpr std::size_t kStalled = 6;
   std::vector<UniqueFd> stalled;
   std::vector<std::string> big;
