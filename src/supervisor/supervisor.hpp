@@ -130,7 +130,8 @@ class Supervisor {
   // Joins the retired workers that have finished; stops the ones past their deadline.
   void reap_retired();
   void log_tcp_migrate_req() const;
-  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker.
+  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker,
+  // "test-unwedge <worker position>" ends the block early.
   std::string answer_test_hook(const std::string& command);
 
   // Every worker thread still running: serving, then retiring.
