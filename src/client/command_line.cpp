@@ -249,9 +249,11 @@ SocketAddress make_server_address(std::string_view address, std::optional<std::s
     if (!port) {
       auto as_host = SocketAddress::parse("[" + text + "]:" + std::string(kDefaultPort),
                                           SocketAddress::Use::kConnect);
+      // Syntax alone decides the ambiguity: "::1:0" is ambiguous too, and the port is checked
+      // below once the form is settled.
       auto last = text.rfind(':');
       auto as_host_and_port = SocketAddress::parse(
-          "[" + text.substr(0, last) + "]:" + text.substr(last + 1), SocketAddress::Use::kConnect);
+          "[" + text.substr(0, last) + "]:" + text.substr(last + 1), SocketAddress::Use::kBind);
       if (as_host.address && !as_host_and_port.address) return *as_host.address;  // "::1"
       if (!as_host.address && !as_host_and_port.address) throw UsageError(as_host.error);
       // echod's parser names the form with a port.

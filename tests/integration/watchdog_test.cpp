@@ -1,12 +1,12 @@
 // Worker liveness: a wedged worker (a test-only control command) stops the watchdog pings;
 // with or without the watchdog, its echod_worker_responsive goes to 0 until it answers again.
 //
-// Checked by the order of events, not by their timing: once echod has logged that it withholds
-// a ping, every datagram it had sent before is already queued on the test's socket (a datagram
-// is queued when its send returns). The test reads those, and from then on until the wedge is
-// certainly still on (it lasts 5 s from a moment after the test asked for it), any WATCHDOG=1
-// is a ping sent while a worker was wedged. A slow machine shortens that window; it cannot put a
-// ping in it that a correct echod did not send.
+// Checked by the order of events, not by their timing: a worker is wedged until the test has
+// seen what it waits for and then released (test-unwedge), so how late the supervisor's ticks
+// run on a busy machine changes when things happen, never whether the test sees them. Once echod
+// has logged that it withholds a ping, every datagram it had sent before is already queued on
+// the test's socket (a datagram is queued when its send returns); after those are read, any
+// WATCHDOG=1 before the release is a ping sent while a worker was wedged.
 #include <optional>
 #include <string>
 
@@ -29,44 +29,38 @@ TEST(WatchdogTest, AWedgedWorkerStopsThePings) {
   DaemonProcess daemon(config);
   ASSERT_TRUE(daemon.start_ready({}, {"WATCHDOG_USEC=2000000"}));
 
-  // Healthy: pings keep coming, at least once per watchdog period, which is what systemd
-  // enforces (echod pings every quarter period, so this leaves more than a second and a half
-  // for the scheduler). Fails when echod pings too seldom or not at all.
-  auto last = Clock::now();
+  // Healthy: pings keep coming (echod pings every quarter of the period). Fails when echod
+  // never pings; the bound only catches that, not a slow scheduler.
   for (int pings = 0; pings < 4;) {
-    auto datagram = daemon.next_notification(10s);
-    ASSERT_TRUE(datagram.has_value()) << "no notification for 10 s";
-    if (*datagram != "WATCHDOG=1") continue;
-    auto now = Clock::now();
-    EXPECT_LT(now - last, kWatchdog) << "ping " << pings;
-    last = now;
-    ++pings;
+    auto datagram = daemon.next_notification(30s);
+    ASSERT_TRUE(datagram.has_value()) << "no notification for 30 s";
+    if (*datagram == "WATCHDOG=1") ++pings;
   }
 
-  // Wedge worker 1 for 5 s: the wedge is on at least until wedged_at + 5 s.
-  constexpr auto kWedge = 5s;
-  auto wedged_at = Clock::now();
-  std::string reply = control_request(daemon.control_socket_path(), "test-wedge 1 5000", 5000);
+  // Wedge worker 1 until released (at most 120 s, so a broken test cannot hang echod).
+  std::string reply = control_request(daemon.control_socket_path(), "test-wedge 1 120000", 5000);
   if (reply.find("unknown command") != std::string::npos) {
     GTEST_SKIP() << "echod was built without ECHOD_TEST_HOOKS";
   }
   ASSERT_NE(reply.find("\"ok\""), std::string::npos) << reply;
-  ASSERT_TRUE(daemon.wait_for_log("worker 1: wedged for 5000 ms"));
+  ASSERT_TRUE(daemon.wait_for_log("worker 1: wedged for 120000 ms"));
   // Fails when echod keeps pinging with a wedged worker (it never withholds).
-  ASSERT_TRUE(daemon.wait_for_log("withholding the watchdog ping"));
+  ASSERT_TRUE(daemon.wait_for_log("withholding the watchdog ping", 60s));
   while (daemon.next_notification(0s)) {
   }  // what echod sent before it withheld a ping
-  auto watch_until = wedged_at + kWedge - 200ms;
+  // Three more ticks that find the worker wedged: no WATCHDOG=1 may come meanwhile.
+  const std::size_t withheld = daemon.log_count("withholding the watchdog ping");
+  ASSERT_TRUE(daemon.wait_for_log_count("withholding the watchdog ping", withheld + 3, 60s));
   int wedged_pings = 0;
-  while (Clock::now() < watch_until) {
-    auto datagram = daemon.next_notification(watch_until - Clock::now());
-    if (!datagram) break;
+  while (auto datagram = daemon.next_notification(0s)) {
     if (*datagram == "WATCHDOG=1") ++wedged_pings;
   }
   EXPECT_EQ(wedged_pings, 0) << "WATCHDOG=1 while a worker was wedged";
 
-  // Unwedged, the pings come back.
-  EXPECT_TRUE(daemon.wait_notification("WATCHDOG=1", 20s).has_value());
+  // Released, the pings come back.
+  reply = control_request(daemon.control_socket_path(), "test-unwedge 1", 5000);
+  ASSERT_NE(reply.find("\"ok\""), std::string::npos) << reply;
+  EXPECT_TRUE(daemon.wait_notification("WATCHDOG=1", 30s).has_value());
 }
 
 // Without WATCHDOG_USEC the supervisor still pings every worker each tick (5 s): a worker that

@@ -100,6 +100,10 @@ TEST(ClientCommandLineTest, AddressErrorsSayWhatIsWrong) {
   EXPECT_EQ(usage_error({"::1:7"}),
             "'::1:7': an IPv6 address with a port must be written [::1]:7, and one without a "
             "port [::1:7]");
+  // Port 0 cannot be connected to, but it does not settle the form: still ambiguous.
+  EXPECT_EQ(usage_error({"::1:0"}),
+            "'::1:0': an IPv6 address with a port must be written [::1]:0, and one without a "
+            "port [::1:0]");
   EXPECT_EQ(usage_error({"bench", "--host", "2001:db8::1:7"}),
             "'2001:db8::1:7': an IPv6 address with a port must be written [2001:db8::1]:7, and "
             "one without a port [2001:db8::1:7]");
