@@ -4,28 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string_view>
 
+#include "net/close_reason.hpp"
 #include "net/echo_buffer.hpp"
 #include "sys/cidr.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace echod {
-
-enum class CloseReason : std::uint8_t {
-  kNone,             // keep the connection
-  kPeerClosed,       // the client sent FIN and got every echoed byte back
-  kReset,            // ECONNRESET, EPIPE, ETIMEDOUT: the client went away
-  kError,            // any other socket error
-  kShutdown,         // graceful stop: every byte echoed, FIN exchanged
-  kShutdownTimeout,  // graceful stop ran out of time
-  kStopped,          // immediate stop
-  kIdleTimeout,      // no byte in either direction for limits.idle_timeout
-  kSendStall,        // pending output could not be written for limits.send_stall_timeout
-};
-inline constexpr std::size_t kCloseReasonCount = 9;
-
-std::string_view to_string(CloseReason reason);
 
 // Per-worker resources lent to a connection for the duration of one on_ready() call.
 struct IoContext {

@@ -4,20 +4,6 @@
 
 namespace echod {
 
-std::string_view to_string(Admission::Verdict verdict) {
-  switch (verdict) {
-    case Admission::Verdict::kAdmit:
-      return "admitted";
-    case Admission::Verdict::kMaxConnections:
-      return "max_connections";
-    case Admission::Verdict::kMaxPerPeer:
-      return "max_connections_per_ip";
-    case Admission::Verdict::kAcceptRate:
-      return "accept_rate_per_ip";
-  }
-  return "?";
-}
-
 void Admission::set_limits(const Limits& limits) {
   MutexLock lock(mutex_);
   limits_ = limits;

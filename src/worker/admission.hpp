@@ -73,6 +73,4 @@ class Admission {
   Clock::time_point last_sweep_ ECHOD_GUARDED_BY(mutex_){};
 };
 
-std::string_view to_string(Admission::Verdict verdict);
-
 }  // namespace echod

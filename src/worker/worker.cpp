@@ -30,20 +30,6 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(200);
 // How often idle and stalled connections are looked for (timeouts are accurate to this).
 constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 
-std::string_view to_string(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::kMaxConnections:
-      return "max_connections";
-    case RejectReason::kMaxPerIp:
-      return "max_connections_per_ip";
-    case RejectReason::kAcceptRate:
-      return "accept_rate_per_ip";
-    case RejectReason::kAccessDenied:
-      return "access denied";
-  }
-  return "?";
-}
-
 RejectReason reject_reason(Admission::Verdict verdict) {
   switch (verdict) {
     case Admission::Verdict::kMaxConnections:
@@ -75,21 +61,6 @@ std::string_view errno_name(int error) {
       return "ENOMEM";
     default:
       return "other";
-  }
-}
-
-AcceptErrorClass accept_error_class(int error) {
-  switch (error) {
-    case EMFILE:
-    case ENFILE:
-      return AcceptErrorClass::kFdLimit;
-    case ENOBUFS:
-    case ENOMEM:
-      return AcceptErrorClass::kMemory;
-    case ECONNABORTED:
-      return AcceptErrorClass::kAborted;
-    default:
-      return AcceptErrorClass::kOther;
   }
 }
 
@@ -382,7 +353,7 @@ bool Worker::accept_one(Listener& listener) {
     int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) return false;
     if (error == EINTR) return true;
-    AcceptErrorClass error_class = accept_error_class(error);
+    AcceptErrorClass error_class = classify_accept_error(error);
     WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(error_class)], 1);
     if (error_class == AcceptErrorClass::kAborted) return true;
     std::uint64_t suppressed = 0;
@@ -451,10 +422,10 @@ void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& p
   std::uint64_t suppressed = 0;
   if (reject_log(reason).allow(Clock::now(), suppressed)) {
     log_event(LogEvent::kLimitFired, spdlog::level::warn,
-              {index_, listener.socket.address().to_string(),
-               std::string(kRejectReasonLabels[index]), std::nullopt},
+              {index_, listener.socket.address().to_string(), std::string(info(reason).label),
+               std::nullopt},
               fmt::format("worker {}: refused a connection from {}: {} (suppressed {})", index_,
-                          peer.host_string(), to_string(reason), suppressed));
+                          peer.host_string(), info(reason).log_text, suppressed));
   }
 }
 
@@ -486,8 +457,9 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
                    errno_text(error), suppressed);
     }
   } else if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(), to_string(reason),
-                  error != 0 ? ": " : "", error != 0 ? errno_text(error) : "");
+    spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(),
+                  info(reason).log_text, error != 0 ? ": " : "",
+                  error != 0 ? errno_text(error) : "");
   }
   admission_.release(connection->peer(), connection->peer_counted());
   connections_.erase(token);
