@@ -30,17 +30,6 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(200);
 // How often idle and stalled connections are looked for (timeouts are accurate to this).
 constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 
-RejectReason reject_reason(Admission::Verdict verdict) {
-  switch (verdict) {
-    case Admission::Verdict::kMaxConnections:
-      return RejectReason::kMaxConnections;
-    case Admission::Verdict::kMaxPerPeer:
-      return RejectReason::kMaxPerIp;
-    default:
-      return RejectReason::kAcceptRate;
-  }
-}
-
 // Refusals are logged at most once a second per reason for the whole process, however many
 // workers refuse: a flood of refused connections must not flood the journal (nor trip its own
 // rate limit, which would drop other messages too).
@@ -382,21 +371,14 @@ bool Worker::accept_one(Listener& listener) {
 
   UniqueFd client(fd);
   SocketAddress peer = SocketAddress::from_sockaddr(address, length);
-  if (!settings_.limits.access.permits(peer)) {
-    reject(std::move(client), RejectReason::kAccessDenied, peer, listener);
-    return true;
-  }
-  PeerKey key = PeerKey::of(peer);
   auto now = Clock::now();
-  auto per_peer =
-      settings_.limits.is_exempt(peer) ? Admission::PerPeer::kExempt : Admission::PerPeer::kLimited;
-  Admission::Decision decision = admission_.admit(key, now, per_peer);
-  if (decision.verdict != Admission::Verdict::kAdmit) {
-    reject(std::move(client), reject_reason(decision.verdict), peer, listener);
+  AdmissionResult admission = admission_.admit(peer, settings_.limits, now);
+  if (!admission.admitted()) {
+    reject(std::move(client), *admission.refused, peer, listener);
     return true;
   }
-  std::uint64_t token =
-      connections_.insert(Connection(std::move(client), key, decision.counted, ticks(now)));
+  std::uint64_t token = connections_.insert(
+      Connection(std::move(client), peer, std::move(admission.ticket), ticks(now)));
   Connection* connection = connections_.find(token);
   if (draining_) connection->begin_drain();
   if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
@@ -461,7 +443,6 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
                   info(reason).log_text, error != 0 ? ": " : "",
                   error != 0 ? errno_text(error) : "");
   }
-  admission_.release(connection->peer(), connection->peer_counted());
   connections_.erase(token);
   // An fd is free again: a listener paused by fd exhaustion can take the next client now
   // rather than when its pause ends.
