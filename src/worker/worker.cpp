@@ -1,11 +1,9 @@
 #include "worker/worker.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -23,10 +21,6 @@ constexpr std::uint64_t kTag = ConnectionTable::kTagBit;
 constexpr std::uint64_t kWakeupToken = ~std::uint64_t{0};
 std::uint64_t listener_token(std::uint32_t id) { return kTag | id; }
 
-// Connections accepted per listener wakeup before the other ready fds get their turn.
-constexpr int kAcceptBatch = 64;
-// How long a listener rests after the process or system ran out of fds or memory.
-constexpr auto kAcceptPause = std::chrono::milliseconds(200);
 // How often idle and stalled connections are looked for (timeouts are accurate to this).
 constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 
@@ -129,7 +123,7 @@ int Worker::timeout_ms(Clock::time_point now) const {
   if (retiring_) next = std::min(next, retire_listeners_at_);
   if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
   for (const Listener& listener : listeners_) {
-    if (listener.paused) next = std::min(next, listener.paused_until);
+    if (listener.acceptor.paused()) next = std::min(next, listener.acceptor.paused_until());
   }
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
@@ -158,8 +152,8 @@ void Worker::run_timers(Clock::time_point now) {
   }
   if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
   for (Listener& listener : listeners_) {
-    if (listener.paused && listener.paused_until <= now) {
-      listener.paused = false;
+    if (listener.acceptor.pause_over(now)) {
+      listener.acceptor.resume();
       rearm_listener(listener);
     }
   }
@@ -220,7 +214,7 @@ void Worker::handle(ApplySettings& command) { apply_settings(command.settings); 
 
 void Worker::handle(AddListener& command) {
   if (draining_) return;  // the socket closes with the command
-  listeners_.push_back(Listener{command.listener_id, std::move(command.socket)});
+  listeners_.push_back(Listener{command.listener_id, std::move(command.socket), Acceptor()});
   Listener& listener = listeners_.back();
   if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
     int error = errno;
@@ -313,8 +307,7 @@ void Worker::close_listener(Listener& listener, bool shrink) {
   // closes. A connection that completes its handshake between the last accept() and close()
   // is still reset: the kernel offers no way to close that window (see docs/operations.md).
   if (shrink) listener.socket.shrink_backlog();
-  while (accept_one(listener)) {
-  }
+  accept_from(listener, std::numeric_limits<int>::max());
   spdlog::debug("worker {}: closed listener {}", index_, listener.socket.address().to_string());
 }
 
@@ -325,74 +318,69 @@ void Worker::rearm_listener(Listener& listener) {
 }
 
 void Worker::on_listener_ready(Listener& listener) {
-  for (int i = 0; i < kAcceptBatch; ++i) {
-    if (!accept_one(listener)) break;
-  }
-  if (!listener.paused) rearm_listener(listener);
+  accept_from(listener, Acceptor::kBatch);
+  if (!listener.acceptor.paused()) rearm_listener(listener);
 }
 
-// Accepts one connection. Returns false when there is nothing (more) to accept for now.
-bool Worker::accept_one(Listener& listener) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the socket API's sockaddr view.
-  auto* address = reinterpret_cast<sockaddr*>(&storage);
-  int fd = ::accept4(listener.socket.fd(), address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    if (error == EAGAIN || error == EWOULDBLOCK) return false;
-    if (error == EINTR) return true;
-    AcceptErrorClass error_class = classify_accept_error(error);
-    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(error_class)], 1);
-    if (error_class == AcceptErrorClass::kAborted) return true;
-    std::uint64_t suppressed = 0;
-    if (error_class == AcceptErrorClass::kFdLimit || error_class == AcceptErrorClass::kMemory) {
-      // Without a pause the listener would stay readable and the loop would spin.
-      listener.paused = true;
-      listener.paused_until = Clock::now() + kAcceptPause;
-      WorkerStatus::add(status_.accept_pauses, 1);
-      if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
-        std::string bound = listener.socket.address().to_string();
-        log_event(LogEvent::kFdExhaustion, spdlog::level::critical,
-                  {index_, bound, std::string(errno_name(error)), std::nullopt},
-                  fmt::format("worker {}: accept on {}: {}; pausing accepts for {} ms, existing "
-                              "connections are still served (suppressed {}); raise LimitNOFILE "
-                              "or lower limits.max_connections",
-                              index_, bound, errno_text(error), kAcceptPause.count(), suppressed));
-      }
-      return false;
-    }
-    if (accept_error_log_.allow(Clock::now(), suppressed)) {
-      spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
-                    listener.socket.address().to_string(), errno_text(error), suppressed);
-    }
-    return false;
-  }
+void Worker::accept_from(Listener& listener, int limit) {
+  listener.acceptor.drain(
+      listener.socket.fd(), limit,
+      [&](AcceptedConnection&& accepted) { on_accepted(listener, std::move(accepted)); },
+      [&](const AcceptFailure& failure) { on_accept_failure(listener, failure); });
+}
 
-  UniqueFd client(fd);
-  SocketAddress peer = SocketAddress::from_sockaddr(address, length);
-  auto now = Clock::now();
-  AdmissionResult admission = admission_.admit(peer, settings_.limits, now);
-  if (!admission.admitted()) {
-    reject(std::move(client), *admission.refused, peer, listener);
-    return true;
+void Worker::on_accept_failure(const Listener& listener, const AcceptFailure& failure) {
+  WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(failure.error_class)], 1);
+  if (failure.error_class == AcceptErrorClass::kAborted) {
+    spdlog::debug("worker {}: accept on {}: {}", index_, listener.socket.address().to_string(),
+                  info(failure.error_class).log_text);
+    return;
   }
+  std::uint64_t suppressed = 0;
+  if (failure.paused) {
+    WorkerStatus::add(status_.accept_pauses, 1);
+    if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
+      std::string bound = listener.socket.address().to_string();
+      log_event(LogEvent::kFdExhaustion, spdlog::level::critical,
+                {index_, bound, std::string(errno_name(failure.error)), std::nullopt},
+                fmt::format("worker {}: accept on {}: {}; pausing accepts for {} ms, existing "
+                            "connections are still served (suppressed {}); raise LimitNOFILE "
+                            "or lower limits.max_connections",
+                            index_, bound, errno_text(failure.error), Acceptor::kPause.count(),
+                            suppressed));
+    }
+    return;
+  }
+  if (accept_error_log_.allow(Clock::now(), suppressed)) {
+    spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
+                  listener.socket.address().to_string(), errno_text(failure.error), suppressed);
+  }
+}
+
+// Admits or refuses a new connection, then registers it.
+void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) {
+  auto now = Clock::now();
+  AdmissionResult admission = admission_.admit(accepted.peer, settings_.limits, now);
+  if (!admission.admitted()) {
+    reject(std::move(accepted.fd), *admission.refused, accepted.peer, listener);
+    return;
+  }
+  int fd = accepted.fd.get();
   std::uint64_t token = connections_.insert(
-      Connection(std::move(client), peer, std::move(admission.ticket), ticks(now)));
+      Connection(std::move(accepted.fd), accepted.peer, std::move(admission.ticket), ticks(now)));
   Connection* connection = connections_.find(token);
   if (draining_) connection->begin_drain();
   if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
     close_connection(token, CloseReason::kError, errno);
-    return true;
+    return;
   }
   if (connections_.size() == 1) next_expiry_check_ = now + kExpiryCheckInterval;
   WorkerStatus::add(status_.accepted_total, 1);
   status_.connections.store(connections_.size(), std::memory_order_relaxed);
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, peer.to_string(),
+    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, accepted.peer.to_string(),
                   listener.socket.address().to_string());
   }
-  return true;
 }
 
 // Closes a connection the limits do not allow, at once: it is never left in the queue.
@@ -447,9 +435,9 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
   // An fd is free again: a listener paused by fd exhaustion can take the next client now
   // rather than when its pause ends.
   for (Listener& listener : listeners_) {
-    if (listener.paused &&
+    if (listener.acceptor.paused() &&
         epoll_.rearm(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
-      listener.paused = false;  // on failure the pause timer retries
+      listener.acceptor.resume();  // on failure the pause timer retries
     }
   }
   WorkerStatus::add(status_.closed_total, 1);

@@ -12,6 +12,7 @@
 #include "event/epoll.hpp"
 #include "event/wakeup_event.hpp"
 #include "log/log_limiter.hpp"
+#include "net/acceptor.hpp"
 #include "worker/admission.hpp"
 #include "worker/connection_table.hpp"
 #include "worker/worker_command.hpp"
@@ -50,8 +51,7 @@ class Worker {
   struct Listener {
     std::uint32_t id;
     ListenSocket socket;
-    Clock::time_point paused_until{};  // after EMFILE and the like: not armed until then
-    bool paused = false;
+    Acceptor acceptor;  // while paused (out of fds or memory), the listener is not armed
   };
 
   void run();
@@ -68,7 +68,10 @@ class Worker {
   void handle(Wedge& command);
 
   void on_listener_ready(Listener& listener);
-  bool accept_one(Listener& listener);
+  // Accepts up to `limit` connections from the listener, admits or refuses each.
+  void accept_from(Listener& listener, int limit);
+  void on_accepted(const Listener& listener, AcceptedConnection accepted);
+  void on_accept_failure(const Listener& listener, const AcceptFailure& failure);
   // Accepts what is queued on the listener, then closes it. `shrink` first shrinks its backlog,
   // for a socket that new connections are not steered away from.
   void close_listener(Listener& listener, bool shrink);
