@@ -1,6 +1,7 @@
 #include "worker/worker.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -45,6 +46,11 @@ std::string_view errno_name(int error) {
     default:
       return "other";
   }
+}
+
+std::string_view to_string(WorkerPhase phase) {
+  constexpr std::array<std::string_view, 4> kNames{"running", "retiring", "draining", "stopped"};
+  return kNames.at(static_cast<std::size_t>(phase));
 }
 
 }  // namespace
@@ -99,7 +105,7 @@ void Worker::loop() {
     for (const epoll_event& event : ready) {
       if (event.data.u64 == kWakeupToken) {
         process_commands();
-        if (stopping_) return;
+        if (phase_ == Phase::kStopped) return;
       } else if ((event.data.u64 & kTag) != 0) {
         auto id = static_cast<std::uint32_t>(event.data.u64);
         auto it = std::find_if(listeners_.begin(), listeners_.end(),
@@ -114,13 +120,14 @@ void Worker::loop() {
 }
 
 bool Worker::done() const noexcept {
-  return stopping_ || (draining_ && listeners_.empty() && connections_.size() == 0);
+  return phase_ == Phase::kStopped ||
+         (draining() && listeners_.empty() && connections_.size() == 0);
 }
 
 int Worker::timeout_ms(Clock::time_point now) const {
   auto next = Clock::time_point::max();
-  if (draining_) next = std::min(drain_deadline_, next_drain_kick_);
-  if (retiring_) next = std::min(next, retire_listeners_at_);
+  if (draining()) next = std::min(deadline_, next_drain_kick_);
+  if (phase_ == Phase::kRetiring) next = std::min(next, close_listeners_at_);
   if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
   for (const Listener& listener : listeners_) {
     if (listener.acceptor.paused()) next = std::min(next, listener.acceptor.paused_until());
@@ -133,7 +140,7 @@ int Worker::timeout_ms(Clock::time_point now) const {
 }
 
 bool Worker::has_connection_timeouts() const noexcept {
-  return !draining_ && connections_.size() > 0 &&
+  return !draining() && connections_.size() > 0 &&
          (settings_.limits.idle_timeout.count() > 0 ||
           settings_.limits.send_stall_timeout.count() > 0);
 }
@@ -143,10 +150,9 @@ Connection::Ticks Worker::ticks(Clock::time_point now) const noexcept {
 }
 
 void Worker::run_timers(Clock::time_point now) {
-  if (retiring_ && now >= retire_listeners_at_) {
-    retiring_ = false;
+  if (phase_ == Phase::kRetiring && now >= close_listeners_at_) {
     close_all_listeners(false);
-    begin_draining(drain_deadline_);
+    enter(Phase::kDraining, deadline_);
     spdlog::info("worker {}: listeners closed; finishing {} connection(s)", index_,
                  connections_.size());
   }
@@ -157,8 +163,8 @@ void Worker::run_timers(Clock::time_point now) {
       rearm_listener(listener);
     }
   }
-  if (draining_ && now >= next_drain_kick_) kick_draining(now);
-  if (draining_ && now >= drain_deadline_ && connections_.size() > 0) {
+  if (draining() && now >= next_drain_kick_) kick_draining(now);
+  if (draining() && now >= deadline_ && connections_.size() > 0) {
     spdlog::warn("worker {}: shutdown timeout: closing {} connection(s) still open", index_,
                  connections_.size());
     connections_.for_each([this](std::uint64_t token, Connection&) {
@@ -213,7 +219,7 @@ void Worker::apply_settings(const WorkerSettings& settings) {
 void Worker::handle(ApplySettings& command) { apply_settings(command.settings); }
 
 void Worker::handle(AddListener& command) {
-  if (draining_) return;  // the socket closes with the command
+  if (phase_ >= Phase::kDraining) return;  // the socket closes with the command
   listeners_.push_back(Listener{command.listener_id, std::move(command.socket), Acceptor()});
   Listener& listener = listeners_.back();
   if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
@@ -234,16 +240,14 @@ void Worker::handle(RemoveListener& command) {
 }
 
 void Worker::handle(Drain& command) {
-  retiring_ = false;
+  if (phase_ == Phase::kStopped) return;
   close_all_listeners(true);
-  begin_draining(draining_ ? std::min(drain_deadline_, command.deadline) : command.deadline);
+  enter(Phase::kDraining, draining() ? std::min(deadline_, command.deadline) : command.deadline);
 }
 
 void Worker::handle(Retire& command) {
-  if (draining_) return;
-  retiring_ = true;
-  retire_listeners_at_ = command.close_listeners_at;
-  drain_deadline_ = command.deadline;
+  if (phase_ >= Phase::kDraining) return;
+  enter(Phase::kRetiring, command.deadline, command.close_listeners_at);
 }
 
 void Worker::handle(SteerListeners& command) {
@@ -270,11 +274,18 @@ void Worker::close_all_listeners(bool shrink) {
   supervisor_wakeup_.notify();
 }
 
-void Worker::begin_draining(Clock::time_point deadline) {
-  draining_ = true;
-  drain_deadline_ = deadline;
-  connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
-  kick_draining(Clock::now());
+void Worker::enter(Phase next, Clock::time_point deadline, Clock::time_point close_listeners_at) {
+  assert(next >= phase_);
+  if (next != phase_) {
+    spdlog::debug("worker {}: phase {} -> {}", index_, to_string(phase_), to_string(next));
+  }
+  phase_ = next;
+  deadline_ = deadline;
+  close_listeners_at_ = close_listeners_at;
+  if (next == Phase::kDraining) {
+    connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
+    kick_draining(Clock::now());
+  }
 }
 
 // Runs the drain step of every connection that waits for its client to fall quiet: armed for
@@ -289,7 +300,7 @@ void Worker::kick_draining(Clock::time_point now) {
   });
 }
 
-void Worker::handle(Stop&) { stopping_ = true; }
+void Worker::handle(Stop&) { enter(Phase::kStopped); }
 
 void Worker::handle(Ping&) {}
 
@@ -369,8 +380,8 @@ void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) 
   std::uint64_t token = connections_.insert(
       Connection(std::move(accepted.fd), accepted.peer, std::move(admission.ticket), ticks(now)));
   Connection* connection = connections_.find(token);
-  if (draining_) connection->begin_drain();
-  if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
+  if (draining()) connection->begin_drain();
+  if (!epoll_.add(fd, draining() ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
     close_connection(token, CloseReason::kError, errno);
     return;
   }

@@ -20,6 +20,15 @@
 
 namespace echod {
 
+// Where a worker is in its life. It only moves forward, always through Worker::enter(); a phase
+// may be entered again with new deadlines (a second Retire, or a Drain with an earlier one).
+enum class WorkerPhase : std::uint8_t {
+  kRunning,   // accepting and serving
+  kRetiring,  // Retire received: still accepting until its close_listeners_at, then kDraining
+  kDraining,  // listeners closed: connections finish by the deadline; then the loop ends
+  kStopped,   // Stop received: the loop ends now
+};
+
 // One event-loop thread: its own epoll instance, its own SO_REUSEPORT listening sockets and every
 // connection it accepted, which live and die here.
 //
@@ -47,6 +56,7 @@ class Worker {
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Phase = WorkerPhase;
 
   struct Listener {
     std::uint32_t id;
@@ -76,7 +86,11 @@ class Worker {
   // for a socket that new connections are not steered away from.
   void close_listener(Listener& listener, bool shrink);
   void close_all_listeners(bool shrink);
-  void begin_draining(Clock::time_point deadline);
+  // The one transition function: checks the move, logs it (debug) and starts the new phase.
+  // `deadline`: for kRetiring and kDraining, when connections still open are closed.
+  void enter(Phase next, Clock::time_point deadline = {},
+             Clock::time_point close_listeners_at = {});
+  [[nodiscard]] bool draining() const noexcept { return phase_ == Phase::kDraining; }
   void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
               const Listener& listener);
   void on_connection_ready(std::uint64_t token, std::uint32_t events);
@@ -106,11 +120,9 @@ class Worker {
   std::vector<std::byte> scratch_;
   IoContext io_;
   std::array<epoll_event, 256> events_{};
-  bool draining_ = false;
-  bool retiring_ = false;  // Retire received; listeners not closed yet
-  Clock::time_point retire_listeners_at_{};
-  bool stopping_ = false;
-  Clock::time_point drain_deadline_{};
+  Phase phase_ = Phase::kRunning;
+  Clock::time_point close_listeners_at_{};  // kRetiring
+  Clock::time_point deadline_{};            // kRetiring, kDraining
   const Clock::time_point epoch_ = Clock::now();
   Clock::time_point next_expiry_check_{};
   Clock::time_point next_drain_kick_{};
