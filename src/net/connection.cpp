@@ -46,30 +46,6 @@ ssize_t send_some(int fd, std::span<const std::byte> bytes, int& error) {
 
 }  // namespace
 
-std::string_view to_string(CloseReason reason) {
-  switch (reason) {
-    case CloseReason::kNone:
-      return "open";
-    case CloseReason::kPeerClosed:
-      return "client closed";
-    case CloseReason::kReset:
-      return "reset";
-    case CloseReason::kError:
-      return "error";
-    case CloseReason::kShutdown:
-      return "shutdown";
-    case CloseReason::kShutdownTimeout:
-      return "shutdown timeout";
-    case CloseReason::kStopped:
-      return "stopped";
-    case CloseReason::kIdleTimeout:
-      return "idle timeout";
-    case CloseReason::kSendStall:
-      return "send stall";
-  }
-  return "?";
-}
-
 CloseReason Connection::on_ready(std::uint32_t events, IoContext& io, int& error) {
   std::uint64_t received_before = io.bytes_received;
   std::uint64_t sent_before = io.bytes_sent;

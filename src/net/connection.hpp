@@ -4,28 +4,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string_view>
 
+#include "net/close_reason.hpp"
 #include "net/echo_buffer.hpp"
-#include "sys/cidr.hpp"
+#include "sys/socket_address.hpp"
 #include "sys/unique_fd.hpp"
+#include "worker/admission_ticket.hpp"
 
 namespace echod {
-
-enum class CloseReason : std::uint8_t {
-  kNone,             // keep the connection
-  kPeerClosed,       // the client sent FIN and got every echoed byte back
-  kReset,            // ECONNRESET, EPIPE, ETIMEDOUT: the client went away
-  kError,            // any other socket error
-  kShutdown,         // graceful stop: every byte echoed, FIN exchanged
-  kShutdownTimeout,  // graceful stop ran out of time
-  kStopped,          // immediate stop
-  kIdleTimeout,      // no byte in either direction for limits.idle_timeout
-  kSendStall,        // pending output could not be written for limits.send_stall_timeout
-};
-inline constexpr std::size_t kCloseReasonCount = 9;
-
-std::string_view to_string(CloseReason reason);
 
 // Per-worker resources lent to a connection for the duration of one on_ready() call.
 struct IoContext {
@@ -57,10 +43,11 @@ class Connection {
   // While stopping, how long a connection must have received nothing before it gets its FIN.
   static constexpr Ticks kDrainQuiet = 2;
 
-  // `peer_counted`: the connection holds one of its peer's slots in the per-address limits
-  // (Admission::Decision::counted), to be given back when it closes.
-  Connection(UniqueFd fd, const PeerKey& peer, bool peer_counted, Ticks now) noexcept
-      : fd_(std::move(fd)), peer_counted_(peer_counted), peer_(peer), last_active_(now) {}
+  // `client`: the client's address. `admission`: its share of the admission budget, given back
+  // when the connection is destroyed (an empty ticket for a connection not admitted yet).
+  Connection(UniqueFd fd, const SocketAddress& client, AdmissionTicket admission,
+             Ticks now) noexcept
+      : fd_(std::move(fd)), client_(client), admission_(std::move(admission)), last_active_(now) {}
 
   // Handles one readiness event. Returns kNone when the connection stays open; the caller then
   // re-arms it with wanted_events(). `error` receives the errno behind kReset/kError.
@@ -82,8 +69,8 @@ class Connection {
   [[nodiscard]] State state() const noexcept { return state_; }
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return pending_.readable(); }
   [[nodiscard]] std::size_t pending_capacity() const noexcept { return pending_.capacity(); }
-  [[nodiscard]] const PeerKey& peer() const noexcept { return peer_; }
-  [[nodiscard]] bool peer_counted() const noexcept { return peer_counted_; }
+  [[nodiscard]] const SocketAddress& client() const noexcept { return client_; }
+  [[nodiscard]] const AdmissionTicket& admission() const noexcept { return admission_; }
   // When a byte last moved in either direction.
   [[nodiscard]] Ticks last_active() const noexcept { return last_active_; }
   // Since when pending output has made no progress; 0 when nothing is pending.
@@ -101,8 +88,8 @@ class Connection {
 
   UniqueFd fd_;
   State state_ = State::kEchoing;
-  bool peer_counted_ = true;
-  PeerKey peer_;
+  SocketAddress client_;
+  AdmissionTicket admission_;
   Ticks last_active_ = 0;
   Ticks stalled_since_ = 0;
   EchoBuffer pending_;

@@ -2,19 +2,19 @@
 
 #include <vector>
 
-#include "sys/socket_address.hpp"
-#include "sys/unique_fd.hpp"
+#include "net/reuseport_socket.hpp"
 
 namespace echod {
 
-// A non-blocking, close-on-exec TCP listening socket with SO_REUSEPORT, so that every worker can
-// have its own socket on the same address and the kernel spreads new connections among them.
-class ListenSocket {
+// A TCP listening socket on the SO_REUSEPORT base: every worker has its own socket on the same
+// address and the kernel spreads new connections among them. Accepted sockets inherit
+// TCP_NODELAY.
+class ListenSocket : public ReuseportSocket {
  public:
   static constexpr int kBacklog = 4096;  // the kernel caps it at net.core.somaxconn
 
-  // socket + SO_REUSEADDR + SO_REUSEPORT (+ IPV6_V6ONLY) + bind + listen. Throws
-  // std::system_error naming the call and the address, e.g. "bind 127.0.0.1:7".
+  // The base's bind + TCP_NODELAY + listen. Throws std::system_error naming the call and the
+  // address, e.g. "bind 127.0.0.1:7".
   static ListenSocket open(const SocketAddress& address);
 
   // Takes over a listening socket passed by systemd (socket activation), after checking that it
@@ -23,33 +23,12 @@ class ListenSocket {
   // Another handle on the same socket (dup), for another worker.
   [[nodiscard]] ListenSocket duplicate() const;
 
-  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
-  // Inherited sockets belong to the service manager: echod never shrinks their backlog, and
-  // leaves what is queued on them for the next instance when it stops.
-  [[nodiscard]] bool inherited() const noexcept { return inherited_; }
-  // The bound address (with the kernel's port when port 0 was asked for).
-  [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
-
   // Shrinks the accept queue to the minimum, so that few connections can still land on a socket
   // that is about to be closed (the kernel resets those still queued at close).
   void shrink_backlog() noexcept;
 
-  // Steers the new connections of this socket's whole SO_REUSEPORT group to the group's first
-  // `count` sockets (a classic BPF program, SO_ATTACH_REUSEPORT_CBPF, that the kernel runs for
-  // each SYN only); 0 removes the program, so that every socket gets new connections again.
-  //
-  // The kernel keeps a group's sockets in an array: a socket joins at the end when it starts
-  // listening, and a closing socket's slot is taken by the last one. So as long as every
-  // socket that should stay is at an index below `count` and only sockets above it close, the
-  // program keeps pointing at the right sockets. Throws std::system_error.
-  void steer_to_first(unsigned count);
-
  private:
-  ListenSocket(UniqueFd fd, SocketAddress address, bool inherited = false);
-
-  UniqueFd fd_;
-  SocketAddress address_;
-  bool inherited_ = false;
+  explicit ListenSocket(ReuseportSocket socket) : ReuseportSocket(std::move(socket)) {}
 };
 
 // Opens `count` sockets on one address, all in the same SO_REUSEPORT group. Port 0 picks an

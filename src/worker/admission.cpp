@@ -1,21 +1,11 @@
 #include "worker/admission.hpp"
 
-#include <algorithm>
-
 namespace echod {
 
-std::string_view to_string(Admission::Verdict verdict) {
-  switch (verdict) {
-    case Admission::Verdict::kAdmit:
-      return "admitted";
-    case Admission::Verdict::kMaxConnections:
-      return "max_connections";
-    case Admission::Verdict::kMaxPerPeer:
-      return "max_connections_per_ip";
-    case Admission::Verdict::kAcceptRate:
-      return "accept_rate_per_ip";
-  }
-  return "?";
+void AdmissionTicket::reset() noexcept {
+  if (admission_ == nullptr) return;
+  admission_->release(peer_, counted_);
+  admission_ = nullptr;
 }
 
 void Admission::set_limits(const Limits& limits) {
@@ -23,47 +13,53 @@ void Admission::set_limits(const Limits& limits) {
   limits_ = limits;
 }
 
-void Admission::refill(Entry& entry, Clock::time_point now) const {
-  std::chrono::duration<double> elapsed = now - entry.refilled;
-  entry.tokens = std::min(limits_.accept_burst_per_peer,
-                          entry.tokens + elapsed.count() * limits_.accept_rate_per_peer);
-  entry.refilled = now;
+TokenRate Admission::rate() const {
+  return {limits_.accept_rate_per_peer, limits_.accept_burst_per_peer};
 }
 
-Admission::Decision Admission::admit(const PeerKey& peer, Clock::time_point now, PerPeer per_peer) {
+AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
+                                 Clock::time_point now) {
+  if (!rules.access.permits(client)) return {RejectReason::kAccessDenied, {}};
+  PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
+  return take_budget(PeerKey::of(client), per_peer, now);
+}
+
+AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer,
+                                       Clock::time_point now) {
   MutexLock lock(mutex_);
   if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
-  if (connections_ >= limits_.max_connections) return {Verdict::kMaxConnections, false};
+  if (connections_ >= limits_.max_connections) return {RejectReason::kMaxConnections, {}};
   // Exempt: no entry is made, so the peer leaves no trace in the table.
   if (per_peer == PerPeer::kExempt) {
     ++connections_;
-    return {Verdict::kAdmit, false};
+    return {std::nullopt, AdmissionTicket(*this, peer, false)};
   }
 
+  const TokenRate rate = this->rate();
   auto it = peers_.find(peer);
   if (it == peers_.end()) {
     if (peers_.size() >= kMaxTrackedPeers) {
       ++connections_;
-      return {Verdict::kAdmit, false};
+      return {std::nullopt, AdmissionTicket(*this, peer, false)};
     }
-    it = peers_.emplace(peer, Entry{0, limits_.accept_burst_per_peer, now}).first;
+    it = peers_.emplace(peer, Entry{0, TokenBucket(rate, now)}).first;
   }
   Entry& entry = it->second;
-  if (limits_.accept_rate_per_peer > 0) {
-    refill(entry, now);
-    if (entry.tokens < 1) return {Verdict::kAcceptRate, false};
+  if (rate.per_second > 0) {
+    entry.tokens.refill(rate, now);
+    if (!entry.tokens.has_token()) return {RejectReason::kAcceptRate, {}};
   }
   if (limits_.max_connections_per_peer > 0 &&
       entry.connections >= limits_.max_connections_per_peer) {
-    return {Verdict::kMaxPerPeer, false};
+    return {RejectReason::kMaxPerIp, {}};
   }
-  if (limits_.accept_rate_per_peer > 0) entry.tokens -= 1;
+  if (rate.per_second > 0) entry.tokens.take();
   ++entry.connections;
   ++connections_;
-  return {Verdict::kAdmit, true};
+  return {std::nullopt, AdmissionTicket(*this, peer, true)};
 }
 
-void Admission::release(const PeerKey& peer, bool counted) {
+void Admission::release(const PeerKey& peer, bool counted) noexcept {
   MutexLock lock(mutex_);
   if (connections_ > 0) --connections_;
   if (!counted) return;
@@ -75,11 +71,12 @@ void Admission::release(const PeerKey& peer, bool counted) {
 // peers never seen. Bounded work: runs at most once a second.
 void Admission::sweep(Clock::time_point now) {
   last_sweep_ = now;
+  const TokenRate rate = this->rate();
   for (auto it = peers_.begin(); it != peers_.end();) {
     Entry& entry = it->second;
     if (entry.connections == 0) {
-      refill(entry, now);
-      if (limits_.accept_rate_per_peer <= 0 || entry.tokens >= limits_.accept_burst_per_peer) {
+      entry.tokens.refill(rate, now);
+      if (rate.per_second <= 0 || entry.tokens.full(rate)) {
         it = peers_.erase(it);
         continue;
       }

@@ -2,18 +2,36 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 
+#include "config/config.hpp"
 #include "sys/cidr.hpp"
 #include "sys/mutex.hpp"
+#include "sys/socket_address.hpp"
+#include "worker/admission_ticket.hpp"
+#include "worker/reject_reason.hpp"
+#include "worker/token_bucket.hpp"
 
 namespace echod {
 
-// Admission control shared by every worker: the total connection budget, connections per client
-// address and the accept rate per client address (a token bucket). Consulted once per accepted
-// connection and once per close, never per byte. Which addresses are exempt from the per-address
-// limits (limits.exempt) is decided by the caller, which has its own copy of the list: no list
-// is searched under the shared lock.
+// What Admission::admit() decided: a ticket that holds the admitted connection's share of the
+// budget, or why the client is refused.
+struct AdmissionResult {
+  std::optional<RejectReason> refused;  // empty: admitted
+  AdmissionTicket ticket;               // held when admitted
+
+  [[nodiscard]] bool admitted() const noexcept { return !refused.has_value(); }
+};
+
+// Admission control shared by every worker: the access filter (limits.access), the total
+// connection budget, connections per client address and the accept rate per client address (a
+// token bucket), with the addresses of limits.exempt held to the total budget only. Consulted
+// once per new connection, at accept time or later (once the real client address is known),
+// and once per close through the ticket, never per byte.
+//
+// The access and exempt lists are the caller's own copy (the worker's settings), searched before
+// the shared lock is taken: no list is searched under it.
 //
 // Thread contract: every method is safe to call from any thread.
 class Admission {
@@ -27,43 +45,36 @@ class Admission {
     double accept_burst_per_peer = 200;
   };
 
-  enum class Verdict { kAdmit, kMaxConnections, kMaxPerPeer, kAcceptRate };
-
-  // Whether the per-peer limits apply to a new connection.
-  enum class PerPeer { kLimited, kExempt };
-
-  // What admit() decided. On kAdmit the caller holds one unit of the total budget and, when
-  // `counted` is set, one of its peer's slots; it hands them back with release(peer, counted).
-  // An exempt peer, or one beyond kMaxTrackedPeers, is not counted. The caller keeps `counted`
-  // with the connection rather than asking again at close, because the exempt list or the
-  // table may have changed by then.
-  struct Decision {
-    Verdict verdict = Verdict::kAdmit;
-    bool counted = false;
-  };
-
   // Tracked peers at the most; a peer beyond that is admitted against the total budget only.
   static constexpr std::size_t kMaxTrackedPeers = 1 << 20;
 
   void set_limits(const Limits& limits);
 
-  // On kAdmit the caller owns one unit of the budget and must call release() when it closes.
-  // An exempt peer is checked against the total budget only, and takes no token.
-  Decision admit(const PeerKey& peer, Clock::time_point now, PerPeer per_peer = PerPeer::kLimited);
-  // `counted`: Decision::counted of the connection's admission.
-  void release(const PeerKey& peer, bool counted);
+  // Decides on a new connection from `client` under `rules` (limits.access and limits.exempt;
+  // the numeric limits are those of set_limits()). On admission the ticket holds one unit of
+  // the total budget and, unless the client is exempt (or beyond kMaxTrackedPeers), one of its
+  // address's slots and one of its tokens; an exempt client takes neither.
+  AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
+                        Clock::time_point now);
 
   [[nodiscard]] std::uint32_t connections() const;
   [[nodiscard]] std::size_t tracked_peers() const;
 
  private:
+  friend class AdmissionTicket;
+
+  // Whether the per-peer limits apply to a new connection.
+  enum class PerPeer : std::uint8_t { kLimited, kExempt };
+
   struct Entry {
     std::uint32_t connections = 0;
-    double tokens = 0;
-    Clock::time_point refilled{};
+    TokenBucket tokens;
   };
 
-  void refill(Entry& entry, Clock::time_point now) const ECHOD_REQUIRES(mutex_);
+  AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now);
+  // Called by the ticket, exactly once.
+  void release(const PeerKey& peer, bool counted) noexcept;
+  [[nodiscard]] TokenRate rate() const ECHOD_REQUIRES(mutex_);
   void sweep(Clock::time_point now) ECHOD_REQUIRES(mutex_);
 
   mutable Mutex mutex_;
@@ -72,7 +83,5 @@ class Admission {
   std::unordered_map<PeerKey, Entry, PeerKeyHash> peers_ ECHOD_GUARDED_BY(mutex_);
   Clock::time_point last_sweep_ ECHOD_GUARDED_BY(mutex_){};
 };
-
-std::string_view to_string(Admission::Verdict verdict);
 
 }  // namespace echod

@@ -1,11 +1,10 @@
 #include "worker/worker.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -23,37 +22,8 @@ constexpr std::uint64_t kTag = ConnectionTable::kTagBit;
 constexpr std::uint64_t kWakeupToken = ~std::uint64_t{0};
 std::uint64_t listener_token(std::uint32_t id) { return kTag | id; }
 
-// Connections accepted per listener wakeup before the other ready fds get their turn.
-constexpr int kAcceptBatch = 64;
-// How long a listener rests after the process or system ran out of fds or memory.
-constexpr auto kAcceptPause = std::chrono::milliseconds(200);
 // How often idle and stalled connections are looked for (timeouts are accurate to this).
 constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
-
-std::string_view to_string(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::kMaxConnections:
-      return "max_connections";
-    case RejectReason::kMaxPerIp:
-      return "max_connections_per_ip";
-    case RejectReason::kAcceptRate:
-      return "accept_rate_per_ip";
-    case RejectReason::kAccessDenied:
-      return "access denied";
-  }
-  return "?";
-}
-
-RejectReason reject_reason(Admission::Verdict verdict) {
-  switch (verdict) {
-    case Admission::Verdict::kMaxConnections:
-      return RejectReason::kMaxConnections;
-    case Admission::Verdict::kMaxPerPeer:
-      return RejectReason::kMaxPerIp;
-    default:
-      return RejectReason::kAcceptRate;
-  }
-}
 
 // Refusals are logged at most once a second per reason for the whole process, however many
 // workers refuse: a flood of refused connections must not flood the journal (nor trip its own
@@ -78,19 +48,9 @@ std::string_view errno_name(int error) {
   }
 }
 
-AcceptErrorClass accept_error_class(int error) {
-  switch (error) {
-    case EMFILE:
-    case ENFILE:
-      return AcceptErrorClass::kFdLimit;
-    case ENOBUFS:
-    case ENOMEM:
-      return AcceptErrorClass::kMemory;
-    case ECONNABORTED:
-      return AcceptErrorClass::kAborted;
-    default:
-      return AcceptErrorClass::kOther;
-  }
+std::string_view to_string(WorkerPhase phase) {
+  constexpr std::array<std::string_view, 4> kNames{"running", "retiring", "draining", "stopped"};
+  return kNames.at(static_cast<std::size_t>(phase));
 }
 
 }  // namespace
@@ -145,7 +105,7 @@ void Worker::loop() {
     for (const epoll_event& event : ready) {
       if (event.data.u64 == kWakeupToken) {
         process_commands();
-        if (stopping_) return;
+        if (phase_ == Phase::kStopped) return;
       } else if ((event.data.u64 & kTag) != 0) {
         auto id = static_cast<std::uint32_t>(event.data.u64);
         auto it = std::find_if(listeners_.begin(), listeners_.end(),
@@ -160,16 +120,17 @@ void Worker::loop() {
 }
 
 bool Worker::done() const noexcept {
-  return stopping_ || (draining_ && listeners_.empty() && connections_.size() == 0);
+  return phase_ == Phase::kStopped ||
+         (draining() && listeners_.empty() && connections_.size() == 0);
 }
 
 int Worker::timeout_ms(Clock::time_point now) const {
   auto next = Clock::time_point::max();
-  if (draining_) next = std::min(drain_deadline_, next_drain_kick_);
-  if (retiring_) next = std::min(next, retire_listeners_at_);
+  if (draining()) next = std::min(deadline_, next_drain_kick_);
+  if (phase_ == Phase::kRetiring) next = std::min(next, close_listeners_at_);
   if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
   for (const Listener& listener : listeners_) {
-    if (listener.paused) next = std::min(next, listener.paused_until);
+    if (listener.acceptor.paused()) next = std::min(next, listener.acceptor.paused_until());
   }
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
@@ -179,7 +140,7 @@ int Worker::timeout_ms(Clock::time_point now) const {
 }
 
 bool Worker::has_connection_timeouts() const noexcept {
-  return !draining_ && connections_.size() > 0 &&
+  return !draining() && connections_.size() > 0 &&
          (settings_.limits.idle_timeout.count() > 0 ||
           settings_.limits.send_stall_timeout.count() > 0);
 }
@@ -189,22 +150,21 @@ Connection::Ticks Worker::ticks(Clock::time_point now) const noexcept {
 }
 
 void Worker::run_timers(Clock::time_point now) {
-  if (retiring_ && now >= retire_listeners_at_) {
-    retiring_ = false;
+  if (phase_ == Phase::kRetiring && now >= close_listeners_at_) {
     close_all_listeners(false);
-    begin_draining(drain_deadline_);
+    enter(Phase::kDraining, deadline_);
     spdlog::info("worker {}: listeners closed; finishing {} connection(s)", index_,
                  connections_.size());
   }
   if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
   for (Listener& listener : listeners_) {
-    if (listener.paused && listener.paused_until <= now) {
-      listener.paused = false;
+    if (listener.acceptor.pause_over(now)) {
+      listener.acceptor.resume();
       rearm_listener(listener);
     }
   }
-  if (draining_ && now >= next_drain_kick_) kick_draining(now);
-  if (draining_ && now >= drain_deadline_ && connections_.size() > 0) {
+  if (draining() && now >= next_drain_kick_) kick_draining(now);
+  if (draining() && now >= deadline_ && connections_.size() > 0) {
     spdlog::warn("worker {}: shutdown timeout: closing {} connection(s) still open", index_,
                  connections_.size());
     connections_.for_each([this](std::uint64_t token, Connection&) {
@@ -259,8 +219,8 @@ void Worker::apply_settings(const WorkerSettings& settings) {
 void Worker::handle(ApplySettings& command) { apply_settings(command.settings); }
 
 void Worker::handle(AddListener& command) {
-  if (draining_) return;  // the socket closes with the command
-  listeners_.push_back(Listener{command.listener_id, std::move(command.socket)});
+  if (phase_ >= Phase::kDraining) return;  // the socket closes with the command
+  listeners_.push_back(Listener{command.listener_id, std::move(command.socket), Acceptor()});
   Listener& listener = listeners_.back();
   if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
     int error = errno;
@@ -280,16 +240,14 @@ void Worker::handle(RemoveListener& command) {
 }
 
 void Worker::handle(Drain& command) {
-  retiring_ = false;
+  if (phase_ == Phase::kStopped) return;
   close_all_listeners(true);
-  begin_draining(draining_ ? std::min(drain_deadline_, command.deadline) : command.deadline);
+  enter(Phase::kDraining, draining() ? std::min(deadline_, command.deadline) : command.deadline);
 }
 
 void Worker::handle(Retire& command) {
-  if (draining_) return;
-  retiring_ = true;
-  retire_listeners_at_ = command.close_listeners_at;
-  drain_deadline_ = command.deadline;
+  if (phase_ >= Phase::kDraining) return;
+  enter(Phase::kRetiring, command.deadline, command.close_listeners_at);
 }
 
 void Worker::handle(SteerListeners& command) {
@@ -320,11 +278,18 @@ void Worker::close_all_listeners(bool shrink) {
   supervisor_wakeup_.notify();
 }
 
-void Worker::begin_draining(Clock::time_point deadline) {
-  draining_ = true;
-  drain_deadline_ = deadline;
-  connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
-  kick_draining(Clock::now());
+void Worker::enter(Phase next, Clock::time_point deadline, Clock::time_point close_listeners_at) {
+  assert(next >= phase_);
+  if (next != phase_) {
+    spdlog::debug("worker {}: phase {} -> {}", index_, to_string(phase_), to_string(next));
+  }
+  phase_ = next;
+  deadline_ = deadline;
+  close_listeners_at_ = close_listeners_at;
+  if (next == Phase::kDraining) {
+    connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
+    kick_draining(Clock::now());
+  }
 }
 
 // Runs the drain step of every connection that waits for its client to fall quiet: armed for
@@ -339,7 +304,7 @@ void Worker::kick_draining(Clock::time_point now) {
   });
 }
 
-void Worker::handle(Stop&) { stopping_ = true; }
+void Worker::handle(Stop&) { enter(Phase::kStopped); }
 
 void Worker::handle(Ping&) {}
 
@@ -357,8 +322,7 @@ void Worker::close_listener(Listener& listener, bool shrink) {
   // closes. A connection that completes its handshake between the last accept() and close()
   // is still reset: the kernel offers no way to close that window (see docs/operations.md).
   if (shrink) listener.socket.shrink_backlog();
-  while (accept_one(listener)) {
-  }
+  accept_from(listener, std::numeric_limits<int>::max());
   spdlog::debug("worker {}: closed listener {}", index_, listener.socket.address().to_string());
 }
 
@@ -369,81 +333,69 @@ void Worker::rearm_listener(Listener& listener) {
 }
 
 void Worker::on_listener_ready(Listener& listener) {
-  for (int i = 0; i < kAcceptBatch; ++i) {
-    if (!accept_one(listener)) break;
-  }
-  if (!listener.paused) rearm_listener(listener);
+  accept_from(listener, Acceptor::kBatch);
+  if (!listener.acceptor.paused()) rearm_listener(listener);
 }
 
-// Accepts one connection. Returns false when there is nothing (more) to accept for now.
-bool Worker::accept_one(Listener& listener) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the socket API's sockaddr view.
-  auto* address = reinterpret_cast<sockaddr*>(&storage);
-  int fd = ::accept4(listener.socket.fd(), address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    if (error == EAGAIN || error == EWOULDBLOCK) return false;
-    if (error == EINTR) return true;
-    AcceptErrorClass error_class = accept_error_class(error);
-    WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(error_class)], 1);
-    if (error_class == AcceptErrorClass::kAborted) return true;
-    std::uint64_t suppressed = 0;
-    if (error_class == AcceptErrorClass::kFdLimit || error_class == AcceptErrorClass::kMemory) {
-      // Without a pause the listener would stay readable and the loop would spin.
-      listener.paused = true;
-      listener.paused_until = Clock::now() + kAcceptPause;
-      WorkerStatus::add(status_.accept_pauses, 1);
-      if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
-        std::string bound = listener.socket.address().to_string();
-        log_event(LogEvent::kFdExhaustion, spdlog::level::critical,
-                  {index_, bound, std::string(errno_name(error)), std::nullopt},
-                  fmt::format("worker {}: accept on {}: {}; pausing accepts for {} ms, existing "
-                              "connections are still served (suppressed {}); raise LimitNOFILE "
-                              "or lower limits.max_connections",
-                              index_, bound, errno_text(error), kAcceptPause.count(), suppressed));
-      }
-      return false;
-    }
-    if (accept_error_log_.allow(Clock::now(), suppressed)) {
-      spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
-                    listener.socket.address().to_string(), errno_text(error), suppressed);
-    }
-    return false;
-  }
+void Worker::accept_from(Listener& listener, int limit) {
+  listener.acceptor.drain(
+      listener.socket.fd(), limit,
+      [&](AcceptedConnection&& accepted) { on_accepted(listener, std::move(accepted)); },
+      [&](const AcceptFailure& failure) { on_accept_failure(listener, failure); });
+}
 
-  UniqueFd client(fd);
-  SocketAddress peer = SocketAddress::from_sockaddr(address, length);
-  if (!settings_.limits.access.permits(peer)) {
-    reject(std::move(client), RejectReason::kAccessDenied, peer, listener);
-    return true;
+void Worker::on_accept_failure(const Listener& listener, const AcceptFailure& failure) {
+  WorkerStatus::add(status_.accept_errors[static_cast<std::size_t>(failure.error_class)], 1);
+  if (failure.error_class == AcceptErrorClass::kAborted) {
+    spdlog::debug("worker {}: accept on {}: {}", index_, listener.socket.address().to_string(),
+                  info(failure.error_class).log_text);
+    return;
   }
-  PeerKey key = PeerKey::of(peer);
+  std::uint64_t suppressed = 0;
+  if (failure.paused) {
+    WorkerStatus::add(status_.accept_pauses, 1);
+    if (accept_exhausted_log_.allow(Clock::now(), suppressed)) {
+      std::string bound = listener.socket.address().to_string();
+      log_event(LogEvent::kFdExhaustion, spdlog::level::critical,
+                {index_, bound, std::string(errno_name(failure.error)), std::nullopt},
+                fmt::format("worker {}: accept on {}: {}; pausing accepts for {} ms, existing "
+                            "connections are still served (suppressed {}); raise LimitNOFILE "
+                            "or lower limits.max_connections",
+                            index_, bound, errno_text(failure.error), Acceptor::kPause.count(),
+                            suppressed));
+    }
+    return;
+  }
+  if (accept_error_log_.allow(Clock::now(), suppressed)) {
+    spdlog::error("worker {}: accept on {}: {} (suppressed {})", index_,
+                  listener.socket.address().to_string(), errno_text(failure.error), suppressed);
+  }
+}
+
+// Admits or refuses a new connection, then registers it.
+void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) {
   auto now = Clock::now();
-  auto per_peer =
-      settings_.limits.is_exempt(peer) ? Admission::PerPeer::kExempt : Admission::PerPeer::kLimited;
-  Admission::Decision decision = admission_.admit(key, now, per_peer);
-  if (decision.verdict != Admission::Verdict::kAdmit) {
-    reject(std::move(client), reject_reason(decision.verdict), peer, listener);
-    return true;
+  AdmissionResult admission = admission_.admit(accepted.peer, settings_.limits, now);
+  if (!admission.admitted()) {
+    reject(std::move(accepted.fd), *admission.refused, accepted.peer, listener);
+    return;
   }
-  std::uint64_t token =
-      connections_.insert(Connection(std::move(client), key, decision.counted, ticks(now)));
+  int fd = accepted.fd.get();
+  std::uint64_t token = connections_.insert(
+      Connection(std::move(accepted.fd), accepted.peer, std::move(admission.ticket), ticks(now)));
   Connection* connection = connections_.find(token);
-  if (draining_) connection->begin_drain();
-  if (!epoll_.add(fd, draining_ ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
+  if (draining()) connection->begin_drain();
+  if (!epoll_.add(fd, draining() ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
     close_connection(token, CloseReason::kError, errno);
-    return true;
+    return;
   }
   if (connections_.size() == 1) next_expiry_check_ = now + kExpiryCheckInterval;
   WorkerStatus::add(status_.accepted_total, 1);
   status_.connections.store(connections_.size(), std::memory_order_relaxed);
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, peer.to_string(),
+    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, accepted.peer.to_string(),
                   listener.socket.address().to_string());
   }
-  return true;
 }
 
 // Closes a connection the limits do not allow, at once: it is never left in the queue.
@@ -455,10 +407,10 @@ void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& p
   std::uint64_t suppressed = 0;
   if (reject_log(reason).allow(Clock::now(), suppressed)) {
     log_event(LogEvent::kLimitFired, spdlog::level::warn,
-              {index_, listener.socket.address().to_string(),
-               std::string(kRejectReasonLabels[index]), std::nullopt},
+              {index_, listener.socket.address().to_string(), std::string(info(reason).label),
+               std::nullopt},
               fmt::format("worker {}: refused a connection from {}: {} (suppressed {})", index_,
-                          peer.host_string(), to_string(reason), suppressed));
+                          peer.host_string(), info(reason).log_text, suppressed));
   }
 }
 
@@ -490,17 +442,17 @@ void Worker::close_connection(std::uint64_t token, CloseReason reason, int error
                    errno_text(error), suppressed);
     }
   } else if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(), to_string(reason),
-                  error != 0 ? ": " : "", error != 0 ? errno_text(error) : "");
+    spdlog::debug("worker {}: closing fd {}: {}{}{}", index_, connection->fd(),
+                  info(reason).log_text, error != 0 ? ": " : "",
+                  error != 0 ? errno_text(error) : "");
   }
-  admission_.release(connection->peer(), connection->peer_counted());
   connections_.erase(token);
   // An fd is free again: a listener paused by fd exhaustion can take the next client now
   // rather than when its pause ends.
   for (Listener& listener : listeners_) {
-    if (listener.paused &&
+    if (listener.acceptor.paused() &&
         epoll_.rearm(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
-      listener.paused = false;  // on failure the pause timer retries
+      listener.acceptor.resume();  // on failure the pause timer retries
     }
   }
   WorkerStatus::add(status_.closed_total, 1);

@@ -13,12 +13,22 @@
 #include "event/epoll.hpp"
 #include "event/wakeup_event.hpp"
 #include "log/log_limiter.hpp"
+#include "net/acceptor.hpp"
 #include "worker/admission.hpp"
 #include "worker/connection_table.hpp"
 #include "worker/worker_command.hpp"
 #include "worker/worker_status.hpp"
 
 namespace echod {
+
+// Where a worker is in its life. It only moves forward, always through Worker::enter(); a phase
+// may be entered again with new deadlines (a second Retire, or a Drain with an earlier one).
+enum class WorkerPhase : std::uint8_t {
+  kRunning,   // accepting and serving
+  kRetiring,  // Retire received: still accepting until its close_listeners_at, then kDraining
+  kDraining,  // listeners closed: connections finish by the deadline; then the loop ends
+  kStopped,   // Stop received: the loop ends now
+};
 
 // One event-loop thread: its own epoll instance, its own SO_REUSEPORT listening sockets and every
 // connection it accepted, which live and die here.
@@ -49,12 +59,12 @@ class Worker {
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Phase = WorkerPhase;
 
   struct Listener {
     std::uint32_t id;
     ListenSocket socket;
-    Clock::time_point paused_until{};  // after EMFILE and the like: not armed until then
-    bool paused = false;
+    Acceptor acceptor;  // while paused (out of fds or memory), the listener is not armed
   };
 
   void run();
@@ -71,12 +81,19 @@ class Worker {
   void handle(Wedge& command);
 
   void on_listener_ready(Listener& listener);
-  bool accept_one(Listener& listener);
+  // Accepts up to `limit` connections from the listener, admits or refuses each.
+  void accept_from(Listener& listener, int limit);
+  void on_accepted(const Listener& listener, AcceptedConnection accepted);
+  void on_accept_failure(const Listener& listener, const AcceptFailure& failure);
   // Accepts what is queued on the listener, then closes it. `shrink` first shrinks its backlog,
   // for a socket that new connections are not steered away from.
   void close_listener(Listener& listener, bool shrink);
   void close_all_listeners(bool shrink);
-  void begin_draining(Clock::time_point deadline);
+  // The one transition function: checks the move, logs it (debug) and starts the new phase.
+  // `deadline`: for kRetiring and kDraining, when connections still open are closed.
+  void enter(Phase next, Clock::time_point deadline = {},
+             Clock::time_point close_listeners_at = {});
+  [[nodiscard]] bool draining() const noexcept { return phase_ == Phase::kDraining; }
   void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
               const Listener& listener);
   void on_connection_ready(std::uint64_t token, std::uint32_t events);
@@ -106,11 +123,9 @@ class Worker {
   std::vector<std::byte> scratch_;
   IoContext io_;
   std::array<epoll_event, 256> events_{};
-  bool draining_ = false;
-  bool retiring_ = false;  // Retire received; listeners not closed yet
-  Clock::time_point retire_listeners_at_{};
-  bool stopping_ = false;
-  Clock::time_point drain_deadline_{};
+  Phase phase_ = Phase::kRunning;
+  Clock::time_point close_listeners_at_{};  // kRetiring
+  Clock::time_point deadline_{};            // kRetiring, kDraining
   const Clock::time_point epoch_ = Clock::now();
   Clock::time_point next_expiry_check_{};
   Clock::time_point next_drain_kick_{};

@@ -3,19 +3,17 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <string_view>
 
-#include "net/connection.hpp"
+#include "net/accept_error.hpp"
+#include "net/close_reason.hpp"
+#include "worker/reject_reason.hpp"
 
 namespace echod {
 
-enum class RejectReason : std::uint8_t { kMaxConnections, kMaxPerIp, kAcceptRate, kAccessDenied };
-inline constexpr std::size_t kRejectReasonCount = 4;
-
-// accept() failures by errno class: the process or system ran out of fds (EMFILE, ENFILE), out
-// of memory (ENOBUFS, ENOMEM), the client gave up before accept (ECONNABORTED), anything else.
-enum class AcceptErrorClass : std::uint8_t { kFdLimit, kMemory, kAborted, kOther };
-inline constexpr std::size_t kAcceptErrorClassCount = 4;
+// Every reason table has one row per value of its enum.
+static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::kSendStall) + 1);
+static_assert(kRejectReasonCount == static_cast<std::size_t>(RejectReason::kAccessDenied) + 1);
+static_assert(kAcceptErrorClassCount == static_cast<std::size_t>(AcceptErrorClass::kOther) + 1);
 
 // What a worker publishes about itself: the one set of counters behind `echod --status`,
 // STATUS= and the Prometheus metrics. Written only by the worker's thread (plain relaxed
@@ -83,14 +81,10 @@ struct WorkerTotals {
   }
 };
 
-// Names of the counters' indexes for `echod --status` and the metrics' `reason`/`class` labels;
-// stable, since dashboards and alerts match on them. closed_by_reason[kNone] is never counted.
-inline constexpr std::array<std::string_view, kCloseReasonCount> kCloseReasonLabels{
-    "none",    "client_close", "reset",     "error", "shutdown", "shutdown_timeout",
-    "stopped", "idle_timeout", "send_stall"};
-inline constexpr std::array<std::string_view, kRejectReasonCount> kRejectReasonLabels{
-    "max_connections", "max_connections_per_ip", "accept_rate", "access_denied"};
-inline constexpr std::array<std::string_view, kAcceptErrorClassCount> kAcceptErrorLabels{
-    "fd_limit", "memory", "aborted", "other"};
+// The counters' indexes by name, for `echod --status` and the metrics' `reason`/`class` labels:
+// the `label` column of each reason's table.
+inline constexpr auto kCloseReasonLabels = labels_of<CloseReason>();
+inline constexpr auto kRejectReasonLabels = labels_of<RejectReason>();
+inline constexpr auto kAcceptErrorLabels = labels_of<AcceptErrorClass>();
 
 }  // namespace echod

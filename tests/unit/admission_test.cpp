@@ -1,5 +1,7 @@
 #include "worker/admission.hpp"
 
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -8,96 +10,171 @@ namespace echod {
 namespace {
 
 using Clock = Admission::Clock;
-using Verdict = Admission::Verdict;
-using PerPeer = Admission::PerPeer;
+using Verdict = std::optional<RejectReason>;
+constexpr Verdict kAdmit = std::nullopt;
 
-PeerKey peer(const char* text) { return PeerKey::of(*SocketAddress::parse(text).address); }
+SocketAddress client(const char* text) { return *SocketAddress::parse(text).address; }
+
+// No access filter and no exempt network (unlike limits.exempt's default, which would exempt the
+// loopback addresses these tests use).
+LimitsConfig limited_rules() {
+  LimitsConfig rules;
+  rules.exempt.clear();
+  return rules;
+}
+
+// Every address is exempt from the per-address limits.
+LimitsConfig exempt_rules() {
+  LimitsConfig rules;
+  rules.exempt = {*Cidr::parse("0.0.0.0/0").cidr, *Cidr::parse("::/0").cidr};
+  return rules;
+}
+
+// The clients of one Admission: admitted connections stay open (their tickets held) until
+// close() or the end of the test, as connections would.
+class Clients {
+ public:
+  explicit Clients(Admission& admission) : admission_(admission) {}
+
+  Verdict connect(const char* address, Clock::time_point now, const LimitsConfig& rules) {
+    AdmissionResult result = admission_.admit(client(address), rules, now);
+    if (result.admitted()) open_.push_back(std::move(result.ticket));
+    return result.refused;
+  }
+  Verdict connect(const char* address, Clock::time_point now) {
+    return connect(address, now, limited_);
+  }
+  Verdict connect_exempt(const char* address, Clock::time_point now) {
+    return connect(address, now, exempt_);
+  }
+  // Closes the connection opened last.
+  void close_last() { open_.pop_back(); }
+  [[nodiscard]] const AdmissionTicket& last() const { return open_.back(); }
+  // Hands over the open connections, e.g. to close them later as a group.
+  std::vector<AdmissionTicket> take() { return std::exchange(open_, {}); }
+
+ private:
+  Admission& admission_;
+  LimitsConfig limited_ = limited_rules();
+  LimitsConfig exempt_ = exempt_rules();
+  std::vector<AdmissionTicket> open_;
+};
 
 TEST(AdmissionTest, EnforcesTheTotalBudgetAndFreesItOnRelease) {
   Admission admission;
   admission.set_limits({3, 0, 0, 0});
+  Clients clients(admission);
   auto now = Clock::now();
-  for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(admission.admit(peer("127.0.0.1:1"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kMaxConnections);
-  admission.release(peer("127.0.0.1:1"), true);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kAdmit);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(clients.connect("127.0.0.1:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("127.0.0.2:1", now), RejectReason::kMaxConnections);
+  clients.close_last();
+  EXPECT_EQ(clients.connect("127.0.0.2:1", now), kAdmit);
   EXPECT_EQ(admission.connections(), 3U);
 }
 
 TEST(AdmissionTest, CountsConnectionsPerAddressNotPerPort) {
   Admission admission;
   admission.set_limits({100, 2, 0, 0});
+  Clients clients(admission);
   auto now = Clock::now();
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1000"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:2000"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:3000"), now).verdict, Verdict::kMaxPerPeer);
-  EXPECT_EQ(admission.admit(peer("127.0.0.3:1000"), now).verdict, Verdict::kAdmit)
-      << "other peers unaffected";
+  EXPECT_EQ(clients.connect("127.0.0.2:1000", now), kAdmit);
+  EXPECT_EQ(clients.connect("127.0.0.2:2000", now), kAdmit);
+  EXPECT_EQ(clients.connect("127.0.0.2:3000", now), RejectReason::kMaxPerIp);
+  EXPECT_EQ(clients.connect("127.0.0.3:1000", now), kAdmit) << "other peers unaffected";
 }
 
 TEST(AdmissionTest, CountsIpv6ByPrefix64) {
   Admission admission;
   admission.set_limits({100, 1, 0, 0});
+  Clients clients(admission);
   auto now = Clock::now();
-  EXPECT_EQ(admission.admit(peer("[2001:db8:1:2::1]:1"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("[2001:db8:1:2::ffff]:1"), now).verdict, Verdict::kMaxPerPeer);
-  EXPECT_EQ(admission.admit(peer("[2001:db8:1:3::1]:1"), now).verdict, Verdict::kAdmit);
+  EXPECT_EQ(clients.connect("[2001:db8:1:2::1]:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("[2001:db8:1:2::ffff]:1", now), RejectReason::kMaxPerIp);
+  EXPECT_EQ(clients.connect("[2001:db8:1:3::1]:1", now), kAdmit);
 }
 
 TEST(AdmissionTest, TokenBucketAllowsBurstThenRate) {
   Admission admission;
   admission.set_limits({100000, 0, 10, 5});
+  Clients clients(admission);
   auto start = Clock::now();
   int admitted = 0;
   for (int i = 0; i < 20; ++i) {
-    if (admission.admit(peer("127.0.0.4:1"), start).verdict == Verdict::kAdmit) ++admitted;
+    if (clients.connect("127.0.0.4:1", start) == kAdmit) ++admitted;
   }
   EXPECT_EQ(admitted, 5) << "the burst";
-  EXPECT_EQ(admission.admit(peer("127.0.0.4:1"), start).verdict, Verdict::kAcceptRate);
+  EXPECT_EQ(clients.connect("127.0.0.4:1", start), RejectReason::kAcceptRate);
   // One second later, ten more tokens (capped at the burst of five).
   int later = 0;
   for (int i = 0; i < 20; ++i) {
-    if (admission.admit(peer("127.0.0.4:1"), start + std::chrono::seconds(1)).verdict ==
-        Verdict::kAdmit) {
-      ++later;
-    }
+    if (clients.connect("127.0.0.4:1", start + std::chrono::seconds(1)) == kAdmit) ++later;
   }
   EXPECT_EQ(later, 5);
-  EXPECT_EQ(admission.admit(peer("127.0.0.5:1"), start).verdict, Verdict::kAdmit) << "per address";
+  EXPECT_EQ(clients.connect("127.0.0.5:1", start), kAdmit) << "per address";
 }
 
 TEST(AdmissionTest, ForgetsIdlePeersWithFullBuckets) {
   Admission admission;
   admission.set_limits({100, 10, 10, 5});
+  Clients clients(admission);
   auto start = Clock::now();
-  ASSERT_EQ(admission.admit(peer("127.0.0.6:1"), start).verdict, Verdict::kAdmit);
-  admission.release(peer("127.0.0.6:1"), true);
+  ASSERT_EQ(clients.connect("127.0.0.6:1", start), kAdmit);
+  clients.close_last();
   EXPECT_EQ(admission.tracked_peers(), 1U);
   // Past the sweep interval, and long enough for the bucket to refill.
-  ASSERT_EQ(admission.admit(peer("127.0.0.7:1"), start + std::chrono::seconds(5)).verdict,
-            Verdict::kAdmit);
+  ASSERT_EQ(clients.connect("127.0.0.7:1", start + std::chrono::seconds(5)), kAdmit);
   EXPECT_EQ(admission.tracked_peers(), 1U) << "only the new peer remains";
+}
+
+TEST(AdmissionTest, AccessFilterRefusesBeforeAnyLimit) {
+  Admission admission;
+  admission.set_limits({1, 1, 10, 1});
+  Clients clients(admission);
+  LimitsConfig rules = limited_rules();
+  rules.access.deny = {*Cidr::parse("127.0.0.9/32").cidr};
+  auto now = Clock::now();
+  EXPECT_EQ(clients.connect("127.0.0.9:1", now, rules), RejectReason::kAccessDenied);
+  EXPECT_EQ(admission.connections(), 0U) << "a refused client holds nothing";
+  EXPECT_EQ(admission.tracked_peers(), 0U);
+  EXPECT_EQ(clients.connect("127.0.0.8:1", now, rules), kAdmit);
+}
+
+TEST(AdmissionTest, TicketGivesBackItsShareExactlyOnce) {
+  Admission admission;
+  admission.set_limits({10, 1, 0, 0});
+  auto now = Clock::now();
+  AdmissionResult result = admission.admit(client("127.0.0.2:1"), limited_rules(), now);
+  ASSERT_TRUE(result.admitted());
+  AdmissionTicket moved = std::move(result.ticket);
+  EXPECT_FALSE(result.ticket.held());  // NOLINT(bugprone-use-after-move): what a move leaves
+  EXPECT_TRUE(moved.held());
+  EXPECT_EQ(admission.connections(), 1U);
+  result.ticket.reset();  // the moved-from ticket holds nothing to give back
+  EXPECT_EQ(admission.connections(), 1U);
+  moved.reset();
+  moved.reset();
+  EXPECT_EQ(admission.connections(), 0U);
+  EXPECT_EQ(admission.admit(client("127.0.0.2:1"), limited_rules(), now).refused, kAdmit)
+      << "the per-address slot is back";
 }
 
 TEST(AdmissionTest, ExemptPeerIsHeldToTheTotalBudgetOnly) {
   Admission admission;
   admission.set_limits({5, 1, 10, 1});
+  Clients exempt(admission);
+  Clients limited(admission);
   auto now = Clock::now();
   for (int i = 0; i < 5; ++i) {
-    Admission::Decision decision = admission.admit(peer("127.0.0.1:1"), now, PerPeer::kExempt);
-    EXPECT_EQ(decision.verdict, Verdict::kAdmit) << "connection #" << i;
-    EXPECT_FALSE(decision.counted);
+    EXPECT_EQ(exempt.connect_exempt("127.0.0.1:1", now), kAdmit) << "connection #" << i;
+    EXPECT_FALSE(exempt.last().counted());
   }
   EXPECT_EQ(admission.tracked_peers(), 0U) << "an exempt peer leaves no entry";
-  EXPECT_EQ(admission.admit(peer("127.0.0.1:1"), now, PerPeer::kExempt).verdict,
-            Verdict::kMaxConnections);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kMaxConnections);
-  admission.release(peer("127.0.0.1:1"), false);
+  EXPECT_EQ(exempt.connect_exempt("127.0.0.1:1", now), RejectReason::kMaxConnections);
+  EXPECT_EQ(limited.connect("127.0.0.2:1", now), RejectReason::kMaxConnections);
+  exempt.close_last();
   EXPECT_EQ(admission.connections(), 4U);
-  Admission::Decision limited = admission.admit(peer("127.0.0.2:1"), now);
-  EXPECT_EQ(limited.verdict, Verdict::kAdmit);
-  EXPECT_TRUE(limited.counted);
+  EXPECT_EQ(limited.connect("127.0.0.2:1", now), kAdmit);
+  EXPECT_TRUE(limited.last().counted());
 }
 
 // Exempt connections from an address take none of its per-peer slots and none of its tokens:
@@ -105,14 +182,14 @@ TEST(AdmissionTest, ExemptPeerIsHeldToTheTotalBudgetOnly) {
 TEST(AdmissionTest, ExemptConnectionsTakeNoSlotOrToken) {
   Admission admission;
   admission.set_limits({1000, 2, 10, 3});
+  Clients clients(admission);
   auto now = Clock::now();
   for (int i = 0; i < 50; ++i) {
-    ASSERT_EQ(admission.admit(peer("127.0.0.2:1"), now, PerPeer::kExempt).verdict, Verdict::kAdmit)
-        << "exempt connection #" << i;
+    ASSERT_EQ(clients.connect_exempt("127.0.0.2:1", now), kAdmit) << "exempt connection #" << i;
   }
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(peer("127.0.0.2:1"), now).verdict, Verdict::kMaxPerPeer);
+  EXPECT_EQ(clients.connect("127.0.0.2:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("127.0.0.2:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("127.0.0.2:1", now), RejectReason::kMaxPerIp);
   EXPECT_EQ(admission.connections(), 52U);
 
   // Tokens: the bucket of 3 admits 3 limited connections at one instant, whatever the exempt
@@ -120,45 +197,46 @@ TEST(AdmissionTest, ExemptConnectionsTakeNoSlotOrToken) {
   admission.set_limits({1000, 0, 10, 3});
   int admitted = 0;
   for (int i = 0; i < 6; ++i) {
-    ASSERT_EQ(admission.admit(peer("127.0.0.3:1"), now, PerPeer::kExempt).verdict, Verdict::kAdmit);
-    if (admission.admit(peer("127.0.0.3:1"), now).verdict == Verdict::kAdmit) ++admitted;
+    ASSERT_EQ(clients.connect_exempt("127.0.0.3:1", now), kAdmit);
+    if (clients.connect("127.0.0.3:1", now) == kAdmit) ++admitted;
   }
   EXPECT_EQ(admitted, 3);
 }
 
 // The exempt list changes (a reload) while connections from an address are open, both ways.
-// Each connection gives back exactly what it took, as its Decision recorded: the slots of the
+// Each connection gives back exactly what it took, as its ticket recorded: the slots of the
 // counted ones, never those of the exempt ones.
 TEST(AdmissionTest, ReleaseMatchesAdmissionAcrossAnExemptListChange) {
   Admission admission;
   admission.set_limits({1000, 2, 0, 0});
+  Clients clients(admission);
   auto now = Clock::now();
-  const PeerKey key = peer("127.0.0.2:1");
+  const char* const address = "127.0.0.2:1";
 
   // Exempt first, then not: the exempt connections leave without freeing the counted slots.
-  std::vector<Admission::Decision> exempt;
-  for (int i = 0; i < 3; ++i) exempt.push_back(admission.admit(key, now, PerPeer::kExempt));
-  std::vector<Admission::Decision> counted;
-  for (int i = 0; i < 2; ++i) counted.push_back(admission.admit(key, now));
-  for (const auto& decision : counted) {
-    ASSERT_EQ(decision.verdict, Verdict::kAdmit);
-    ASSERT_TRUE(decision.counted);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(clients.connect_exempt(address, now), kAdmit);
+  std::vector<AdmissionTicket> exempt = clients.take();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(clients.connect(address, now), kAdmit);
+    ASSERT_TRUE(clients.last().counted());
   }
-  EXPECT_EQ(admission.admit(key, now).verdict, Verdict::kMaxPerPeer);
-  for (const auto& decision : exempt) admission.release(key, decision.counted);
-  EXPECT_EQ(admission.admit(key, now).verdict, Verdict::kMaxPerPeer)
+  std::vector<AdmissionTicket> counted = clients.take();
+  EXPECT_EQ(clients.connect(address, now), RejectReason::kMaxPerIp);
+  exempt.clear();
+  EXPECT_EQ(clients.connect(address, now), RejectReason::kMaxPerIp)
       << "closing exempt connections freed a counted slot";
   EXPECT_EQ(admission.connections(), 2U);
 
   // Counted first, then exempt: the counted ones give their slots back when they close, even
   // though the address is exempt by then.
-  for (int i = 0; i < 4; ++i) exempt.push_back(admission.admit(key, now, PerPeer::kExempt));
-  for (const auto& decision : counted) admission.release(key, decision.counted);
-  for (int i = 3; i < 7; ++i) admission.release(key, exempt[static_cast<std::size_t>(i)].counted);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(clients.connect_exempt(address, now), kAdmit);
+  exempt = clients.take();
+  counted.clear();
+  exempt.clear();
   EXPECT_EQ(admission.connections(), 0U);
-  EXPECT_EQ(admission.admit(key, now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(key, now).verdict, Verdict::kAdmit);
-  EXPECT_EQ(admission.admit(key, now).verdict, Verdict::kMaxPerPeer)
+  EXPECT_EQ(clients.connect(address, now), kAdmit);
+  EXPECT_EQ(clients.connect(address, now), kAdmit);
+  EXPECT_EQ(clients.connect(address, now), RejectReason::kMaxPerIp)
       << "the slots must be back to exactly max_connections_per_ip";
 }
 

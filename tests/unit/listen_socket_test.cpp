@@ -109,5 +109,29 @@ TEST(ListenSocketTest, SteeringSendsNewConnectionsOnlyToTheFirstSockets) {
   for (std::size_t i = 0; i < counts.size(); ++i) EXPECT_GT(counts[i], 0) << "socket " << i;
 }
 
+TEST(ListenSocketTest, AdoptTakesAListeningTcpSocketAsInherited) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SocketAddress address = loopback(0);
+  ASSERT_EQ(::bind(fd.get(), address.data(), address.length()), 0);
+  ASSERT_EQ(::listen(fd.get(), 8), 0);
+  ListenSocket adopted = ListenSocket::adopt(std::move(fd));
+  EXPECT_TRUE(adopted.inherited());
+  EXPECT_NE(adopted.address().port(), 0);
+}
+
+TEST(ListenSocketTest, AdoptRefusesSocketsThatAreNotListeningStreams) {
+  UniqueFd datagram(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd unlistened(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  for (UniqueFd* fd : {&datagram, &unlistened}) {
+    try {
+      ListenSocket::adopt(std::move(*fd));
+      FAIL() << "adopted a socket that is not a listening stream socket";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ENOTSOCK);
+      EXPECT_NE(std::string(e.what()).find("is not a listening stream socket"), std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace echod
