@@ -422,18 +422,20 @@ class ConfigReader {
   void read_listen(const Entry& entry) {
     static constexpr ListSpec kSpec{"HOST:PORT string", "address", R"(["127.0.0.1:7", "[::1]:7"])",
                                     "; quote IPv6 addresses, e.g. \"[::1]:7\""};
-    auto addresses =
-        read_list<SocketAddress>(entry, kSpec, [](const std::string& text, std::string& message) {
+    // `listen:` lists TCP listeners with the default options.
+    auto listeners =
+        read_list<ListenerConfig>(entry, kSpec, [](const std::string& text, std::string& message) {
           auto parsed = SocketAddress::parse(text);
           message = parsed.error;
-          return parsed.address;
+          return parsed.address ? std::optional(ListenerConfig::tcp(*parsed.address))
+                                : std::nullopt;
         });
-    if (!addresses) return;
-    if (addresses->empty()) {
+    if (!listeners) return;
+    if (listeners->empty()) {
       error(entry, "the list is empty; echod needs at least one address to listen on");
       return;
     }
-    config_.listen = std::move(*addresses);
+    config_.listen = std::move(*listeners);
   }
 
   void read_workers(const Entry& entry) {
@@ -654,9 +656,11 @@ class ConfigReader {
     if (!metrics_listen_entry_ || !config_.metrics.enabled) return;
     const SocketAddress& address = config_.metrics.listen;
     if (address.port() == 0) return;  // the kernel picks a free port
-    for (const SocketAddress& echo : config_.listen) {
+    for (const ListenerConfig& listener : config_.listen) {
+      const SocketAddress& echo = listener.address;
       // IPv6 listeners are IPv6-only (IPV6_V6ONLY): only IPv4 ones can overlap.
-      if (echo.family() == AF_INET && echo.port() == address.port() &&
+      if (listener.protocol == ListenProtocol::kTcp && echo.family() == AF_INET &&
+          echo.port() == address.port() &&
           (echo == address || echo.is_wildcard() || address.is_wildcard())) {
         error(*metrics_listen_entry_, address.to_string() + " overlaps listen address " +
                                           echo.to_string() + "; choose another port");
@@ -784,8 +788,8 @@ std::string format_config(const Config& config) {
   std::string text = "listen:";
   if (config.listen.empty()) text += " []";
   text += "\n";
-  for (const SocketAddress& address : config.listen) {
-    text += "  - \"" + address.to_string() + "\"\n";
+  for (const ListenerConfig& listener : config.listen) {
+    text += "  - \"" + listener.to_string() + "\"\n";
   }
   text += "workers: " + format_worker_count(config.workers) + "\n";
   text += "log:\n";

@@ -60,12 +60,9 @@ bool ConfigChanges::any() const {
 
 ConfigChanges diff_configs(const Config& before, const Config& after) {
   ConfigChanges changes;
-  for (const SocketAddress& address : after.listen) {
-    if (!contains(before.listen, address)) changes.added_listeners.push_back(address);
-  }
-  for (const SocketAddress& address : before.listen) {
-    if (!contains(after.listen, address)) changes.removed_listeners.push_back(address);
-  }
+  // Whole values: a TCP and a UDP listener on one address are two listeners.
+  changes.added_listeners = listeners_only_in(after.listen, before.listen);
+  changes.removed_listeners = listeners_only_in(before.listen, after.listen);
   changes.log_level = before.log.level != after.log.level;
   changes.log_target = before.log.target != after.log.target;
   changes.limits = before.limits != after.limits;

@@ -16,8 +16,8 @@ ConfigLoadResult load_effective_config(const CommandLine& command_line, bool& us
 
 // What differs between the running configuration and a newly loaded one.
 struct ConfigChanges {
-  std::vector<SocketAddress> added_listeners;
-  std::vector<SocketAddress> removed_listeners;
+  std::vector<ListenerConfig> added_listeners;  // compared as whole values
+  std::vector<ListenerConfig> removed_listeners;
   bool log_level = false;
   bool limits = false;
   bool shutdown_timeout = false;

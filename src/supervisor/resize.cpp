@@ -58,7 +58,7 @@ void Supervisor::log_tcp_migrate_req() const {
   }
 }
 
-void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfig>& removed,
                                 const WorkerSettings& settings, Growth& growth) {
   // A socket joins its group at the end: while a retiring socket is open, a new one would not
   // land at its worker's index. Retiring sockets close within kRetireGrace.

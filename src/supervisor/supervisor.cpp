@@ -47,12 +47,12 @@ std::string listen_hint(int error) {
   }
 }
 
-// Opens one SO_REUSEPORT socket per worker on `address`, or throws StartupError.
-std::vector<ListenSocket> open_group(const SocketAddress& address, unsigned workers) {
+// Opens one SO_REUSEPORT socket per worker for a TCP listener, or throws StartupError.
+std::vector<ListenSocket> open_group(const ListenerConfig& listener, unsigned workers) {
   try {
-    return open_listen_group(address, workers);
+    return open_listen_group(listener.address, workers);
   } catch (const std::system_error& e) {
-    throw StartupError("cannot listen on " + address.to_string() + ": " + e.what() + "; " +
+    throw StartupError("cannot listen on " + listener.to_string() + ": " + e.what() + "; " +
                        listen_hint(e.code().value()));
   }
 }
@@ -157,8 +157,8 @@ void Supervisor::start() {
   } else {
     // Every socket is open before any worker starts: a bad address fails here, before READY=1.
     std::vector<std::vector<ListenSocket>> groups;
-    for (const SocketAddress& address : config_.listen) {
-      groups.push_back(open_group(address, count));
+    for (const ListenerConfig& listener : config_.listen) {
+      groups.push_back(open_group(listener, count));
     }
     for (std::size_t i = 0; i < groups.size(); ++i) {
       hand_out(config_.listen[i], std::move(groups[i]));
@@ -192,7 +192,7 @@ void Supervisor::start() {
 // worker gets its own duplicate of each; `listen:` in the file is not used.
 void Supervisor::adopt_inherited_listeners() {
   constexpr int kFirstPassedFd = 3;  // SD_LISTEN_FDS_START
-  std::vector<SocketAddress> addresses;
+  std::vector<ListenerConfig> listeners;
   for (unsigned i = 0; i < inherited_listeners_; ++i) {
     ListenSocket socket = [&] {
       try {
@@ -203,15 +203,14 @@ void Supervisor::adopt_inherited_listeners() {
     }();
     std::vector<ListenSocket> copies;
     for (std::size_t w = 0; w < workers_.size(); ++w) copies.push_back(socket.duplicate());
-    addresses.push_back(socket.address());
     spdlog::info("socket activation: serving {} passed by systemd", socket.address().to_string());
-    SocketAddress address = socket.address();
-    hand_out(address, std::move(copies), std::move(socket));
+    listeners.push_back(ListenerConfig::tcp(socket.address()));
+    hand_out(listeners.back(), std::move(copies), std::move(socket));
   }
-  if (addresses != config_.listen) {
+  if (listeners != config_.listen) {
     spdlog::info("socket activation: 'listen:' in the configuration is not used");
   }
-  config_.listen = addresses;
+  config_.listen = listeners;
 }
 
 void Supervisor::open_control_socket() {
@@ -275,7 +274,7 @@ std::unique_ptr<Worker> Supervisor::make_worker(const WorkerSettings& settings) 
   return std::make_unique<Worker>(next_worker_index_++, settings, admission_, wakeup_);
 }
 
-std::vector<Supervisor::Posted> Supervisor::hand_out(const SocketAddress& configured,
+std::vector<Supervisor::Posted> Supervisor::hand_out(const ListenerConfig& configured,
                                                      std::vector<ListenSocket> sockets,
                                                      std::optional<ListenSocket> inherited) {
   listeners_.push_back(ListenerGroup{next_listener_id_++, configured, sockets.front().address(),
@@ -397,8 +396,8 @@ ReloadOutcome Supervisor::reload() {
     if (target > current) {
       prepare_growth(target, changes.removed_listeners, WorkerSettings{next.limits}, growth);
     }
-    for (const SocketAddress& address : changes.added_listeners) {
-      opened.push_back(open_group(address, target));
+    for (const ListenerConfig& listener : changes.added_listeners) {
+      opened.push_back(open_group(listener, target));
     }
   } catch (const StartupError& e) {
     abandon_growth(growth);
@@ -421,9 +420,9 @@ ReloadOutcome Supervisor::reload() {
   for (std::size_t i = 0; i < opened.size(); ++i) {
     track(hand_out(changes.added_listeners[i], std::move(opened[i])));
   }
-  for (const SocketAddress& address : changes.removed_listeners) {
+  for (const ListenerConfig& listener : changes.removed_listeners) {
     auto it = std::find_if(listeners_.begin(), listeners_.end(),
-                           [&](const ListenerGroup& g) { return g.configured == address; });
+                           [&](const ListenerGroup& g) { return g.configured == listener; });
     if (it == listeners_.end()) continue;
     std::uint32_t id = it->id;
     spdlog::info("closing listener {} once its queue is empty", it->bound.to_string());

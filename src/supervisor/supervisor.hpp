@@ -55,8 +55,8 @@ class Supervisor {
 
   struct ListenerGroup {
     std::uint32_t id = 0;
-    SocketAddress configured;  // as written in the configuration (port may be 0)
-    SocketAddress bound;       // with the port the kernel gave
+    ListenerConfig configured;  // as in the configuration (port may be 0); the group's key
+    SocketAddress bound;        // with the port the kernel gave
     // Socket activation: a handle on the socket systemd passed, for workers started later.
     std::optional<ListenSocket> inherited;
   };
@@ -93,7 +93,7 @@ class Supervisor {
   std::unique_ptr<Worker> make_worker(const WorkerSettings& settings);
   // Registers a listen address whose sockets (one per serving worker) are open, and gives each
   // worker its socket.
-  std::vector<Posted> hand_out(const SocketAddress& configured, std::vector<ListenSocket> sockets,
+  std::vector<Posted> hand_out(const ListenerConfig& configured, std::vector<ListenSocket> sockets,
                                std::optional<ListenSocket> inherited = std::nullopt);
   void serve(SignalSet& signals);
   ReloadOutcome reload();
@@ -107,7 +107,7 @@ class Supervisor {
   // Waits for retiring listeners to close, steers new connections to the serving sockets, and
   // makes the new workers (not started) with their sockets (none for the `removed` addresses).
   // Throws StartupError; abandon_growth() then undoes what was done.
-  void prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+  void prepare_growth(unsigned target, const std::vector<ListenerConfig>& removed,
                       const WorkerSettings& settings, Growth& growth);
   // Undoes prepare_growth() when the reload is rejected later.
   void abandon_growth(Growth& growth);
