@@ -15,10 +15,10 @@
 #include <spdlog/spdlog.h>
 
 #include "build_info.hpp"
+#include "config/config_diff.hpp"
 #include "config/config_loader.hpp"
 #include "log/log_event.hpp"
 #include "log/logging.hpp"
-#include "supervisor/reload.hpp"
 
 namespace echod {
 namespace {
