@@ -67,6 +67,13 @@ void MetricsCollector::set_workers(std::vector<WorkerView> workers) {
   workers_ = std::move(workers);
 }
 
+void MetricsCollector::set_responsive(const WorkerStatus& status, bool responsive) {
+  MutexLock lock(mutex_);
+  for (WorkerView& view : workers_) {
+    if (view.status == &status) view.responsive = responsive;
+  }
+}
+
 void MetricsCollector::retire(const WorkerStatus& status) {
   MutexLock lock(mutex_);
   retired_.add(status);
@@ -90,6 +97,14 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   families.push_back(gauge("echod_config_load_timestamp_seconds",
                            "When the configuration in force was loaded, in Unix time",
                            seconds_since_epoch(facts_.config_loaded)));
+  families.push_back(
+      gauge("echod_config_last_reload_successful",
+            "1 if the last reload succeeded (or none was tried), 0 if it failed and the previous "
+            "configuration is still in force",
+            facts_.last_reload_ok ? 1 : 0));
+  families.push_back(gauge("echod_config_last_reload_timestamp_seconds",
+                           "When the last reload was tried (or echod started), in Unix time",
+                           seconds_since_epoch(facts_.last_reload)));
   MetricFamily reloads =
       family("echod_reloads_total", "Configuration reloads by result", MetricType::Counter);
   add_sample(reloads, static_cast<double>(facts_.reloads_ok), {{"result", "ok"}});
@@ -99,17 +114,29 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                            static_cast<double>(facts_.workers)));
   families.push_back(gauge("echod_listeners", "Listen addresses accepting connections",
                            static_cast<double>(facts_.listeners)));
+  families.push_back(
+      gauge("echod_max_connections",
+            "Open connections admitted at most: limits.max_connections, or less if the open-file "
+            "limit allows fewer",
+            static_cast<double>(facts_.max_connections)));
 
   MetricFamily open =
       family("echod_connections_open", "Open client connections, per worker", MetricType::Gauge);
+  MetricFamily responsive = family(
+      "echod_worker_responsive",
+      "1 while the worker answers the supervisor's liveness ping, 0 when it missed one: stuck",
+      MetricType::Gauge);
   WorkerTotals totals = retired_;
   for (const WorkerView& worker : workers_) {
+    std::string index = std::to_string(worker.index);
     add_sample(open,
                static_cast<double>(worker.status->connections.load(std::memory_order_relaxed)),
-               {{"worker", std::to_string(worker.index)}});
+               {{"worker", index}});
+    add_sample(responsive, worker.responsive ? 1 : 0, {{"worker", std::move(index)}});
     totals.add(*worker.status);
   }
   families.push_back(std::move(open));
+  families.push_back(std::move(responsive));
   families.push_back(counter("echod_connections_accepted_total",
                              "Client connections accepted and admitted", totals.accepted));
   // Index 0 (CloseReason::kNone) is not a way to close.

@@ -18,10 +18,14 @@ struct DaemonFacts {
   std::uint64_t generation = 0;
   std::chrono::system_clock::time_point config_loaded{};  // last successful load
   std::chrono::system_clock::time_point started{};
+  // The last reload attempt, or the start when there was none.
+  std::chrono::system_clock::time_point last_reload{};
+  bool last_reload_ok = true;  // also at start
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
-  std::size_t listeners = 0;  // listen addresses
-  std::size_t workers = 0;    // serving; retiring ones not counted
+  std::size_t listeners = 0;          // listen addresses
+  std::size_t workers = 0;            // serving; retiring ones not counted
+  std::uint32_t max_connections = 0;  // in force: limits.max_connections, after the fd clamp
 };
 
 // The Prometheus view of the daemon, built at scrape time: the workers' own counters
@@ -36,10 +40,13 @@ class MetricsCollector final : public prometheus::Collectable {
   struct WorkerView {
     unsigned index;  // the worker's number, its `worker` label
     const WorkerStatus* status;
+    bool responsive;  // answered the supervisor's last liveness ping in time
   };
 
   void publish(const DaemonFacts& facts);
   void set_workers(std::vector<WorkerView> workers);
+  // The supervisor's liveness check found the worker answering, or no longer answering.
+  void set_responsive(const WorkerStatus& status, bool responsive);
   // A worker is leaving: its counts stay in the totals, and it is no longer read.
   void retire(const WorkerStatus& status);
 

@@ -200,6 +200,18 @@ void Supervisor::reap_retired() {
 }
 
 std::string Supervisor::answer_test_hook(const std::string& command) {
+  // "test-unwedge <position>"
+  constexpr std::string_view kUnwedge = "test-unwedge ";
+  if (command.starts_with(kUnwedge)) {
+    std::string_view arg = std::string_view(command).substr(kUnwedge.size());
+    unsigned position = 0;
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), position);
+    if (ec != std::errc() || end != arg.data() + arg.size() || position >= workers_.size()) {
+      return "{\"error\": \"usage: test-unwedge <worker position>\"}\n";
+    }
+    workers_[position].worker->unwedge();
+    return "{\"ok\": true}\n";
+  }
   // "test-wedge <position> <milliseconds>"
   constexpr std::string_view kWedge = "test-wedge ";
   if (!command.starts_with(kWedge)) return "{\"error\": \"unknown command\"}\n";

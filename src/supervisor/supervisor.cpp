@@ -257,16 +257,23 @@ void Supervisor::publish_metrics_facts() {
   facts.generation = generation_;
   facts.config_loaded = config_loaded_;
   facts.started = started_wall_;
+  facts.last_reload = last_reload_attempt_;
+  facts.last_reload_ok = last_reload_result_ != "failed";
   facts.reloads_ok = reloads_ok_;
   facts.reloads_failed = reloads_failed_;
   facts.listeners = listeners_.size();
   facts.workers = workers_.size();
+  facts.max_connections = config_.limits.max_connections;
   metrics_->publish(facts);
 }
 
 void Supervisor::publish_metrics_workers() {
   std::vector<MetricsCollector::WorkerView> views;
-  for (const Worker* worker : all_workers()) views.push_back({worker->index(), &worker->status()});
+  for (const auto* list : {&workers_, &retiring_}) {
+    for (const WorkerSlot& slot : *list) {
+      views.push_back({slot.worker->index(), &slot.worker->status(), slot.responsive});
+    }
+  }
   metrics_->set_workers(std::move(views));
 }
 
@@ -330,6 +337,7 @@ ReloadOutcome Supervisor::reload() {
   notifier_.reloading();
   spdlog::info("reloading configuration from {}", command_line_.config_path);
   last_reload_time_ = utc_now_iso8601();
+  last_reload_attempt_ = std::chrono::system_clock::now();
   last_reload_errors_.clear();
   auto reject = [this](std::size_t error_count) {
     last_reload_result_ = "failed";
@@ -441,6 +449,7 @@ ReloadOutcome Supervisor::reload() {
   config_ = std::move(next);
   ++generation_;
   ++reloads_ok_;
+  last_reload_result_ = "ok";
   config_loaded_ = std::chrono::system_clock::now();
   if (target > current) publish_metrics_workers();
   publish_metrics_facts();
@@ -456,7 +465,6 @@ ReloadOutcome Supervisor::reload() {
   reap_retired();  // the waits above may have taken the wakeup of a worker that finished
   last_status_ = status_text();
   notifier_.ready(last_status_);
-  last_reload_result_ = "ok";
   return ReloadOutcome{true, generation_, described};
 }
 
@@ -554,33 +562,59 @@ void Supervisor::stop(SignalSet& signals) {
 }
 
 void Supervisor::on_tick() {
-  if (watchdog_interval_.count() > 0) {
-    // Each worker answered the Ping posted one tick ago: no heartbeat is older than a tick
-    // (a quarter of the watchdog period), so a wedged worker stops WATCHDOG=1 well within half.
-    bool alive = true;
-    for (auto* list : {&workers_, &retiring_}) {
-      for (WorkerSlot& slot : *list) {
-        const WorkerStatus& status = slot.worker->status();
-        if (status.finished.load()) continue;
-        if (status.processed_commands.load() < slot.ping) {
-          alive = false;
-          spdlog::warn(
-              "worker {} has not answered for {} ms; withholding the watchdog ping",
-              slot.worker->index(),
-              std::chrono::duration_cast<std::chrono::milliseconds>(tick_interval()).count());
-        } else {
-          // A wedged worker gets no new pings piling up in its queue.
-          slot.ping = slot.worker->post(Ping{});
-        }
-      }
-    }
-    if (alive) notifier_.watchdog();
-  }
+  bool alive = check_liveness();
+  if (watchdog_interval_.count() > 0 && alive) notifier_.watchdog();
   std::string status = status_text();
   if (status != last_status_) {
     last_status_ = status;
     notifier_.status(status);
   }
+}
+
+// Every tick, watchdog or not: the scrape is answered by the HTTP server's threads and the
+// worker's counters read fine while it is stuck, so this is the only way a stuck worker shows.
+// With the watchdog, no heartbeat is older than a tick (a quarter of the period), so a wedged
+// worker stops WATCHDOG=1 well within half.
+bool Supervisor::check_liveness() {
+  const bool watchdog = watchdog_interval_.count() > 0;
+  const auto now = Clock::now();
+  bool alive = true;
+  for (auto* list : {&workers_, &retiring_}) {
+    for (WorkerSlot& slot : *list) {
+      const WorkerStatus& status = slot.worker->status();
+      if (status.finished.load()) continue;
+      const bool answered = status.processed_commands.load() >= slot.ping;
+      const auto silent_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - slot.pinged).count();
+      const unsigned index = slot.worker->index();
+      if (!answered) {
+        alive = false;
+        std::uint64_t suppressed = 0;  // ticks: not worth reporting
+        if (watchdog) {
+          // systemd restarts echod within the period: every tick until then.
+          spdlog::warn("worker {} has not answered for {} ms; withholding the watchdog ping", index,
+                       silent_ms);
+        } else if (slot.silence_log.allow(now, suppressed)) {
+          // Once when it stops answering, then once a minute while it does not.
+          spdlog::warn("worker {} has not answered for {} ms", index, silent_ms);
+        }
+      } else {
+        if (!slot.responsive) {
+          spdlog::info("worker {} answers again (its last ping waited up to {} ms)", index,
+                       silent_ms);
+          slot.silence_log = LogLimiter(kSilenceLogInterval);
+        }
+        // A wedged worker gets no new pings piling up in its queue.
+        slot.ping = slot.worker->post(Ping{});
+        slot.pinged = now;
+      }
+      if (answered != slot.responsive) {
+        slot.responsive = answered;
+        metrics_->set_responsive(status, answered);
+      }
+    }
+  }
+  return alive;
 }
 
 Supervisor::Clock::duration Supervisor::tick_interval() const {

@@ -13,6 +13,7 @@
 #include "control/control_socket.hpp"
 #include "control/daemon_status.hpp"
 #include "event/wakeup_event.hpp"
+#include "log/log_limiter.hpp"
 #include "metrics/metrics_collector.hpp"
 #include "metrics/metrics_server.hpp"
 #include "supervisor/environment.hpp"
@@ -53,6 +54,9 @@ class Supervisor {
  private:
   using Clock = std::chrono::steady_clock;
 
+  // Without the watchdog, how often a worker that does not answer is logged again.
+  static constexpr auto kSilenceLogInterval = std::chrono::minutes(1);
+
   struct ListenerGroup {
     std::uint32_t id = 0;
     ListenerConfig configured;  // as in the configuration (port may be 0); the group's key
@@ -63,7 +67,11 @@ class Supervisor {
 
   struct WorkerSlot {
     std::unique_ptr<Worker> worker;
-    std::uint64_t ping = 0;  // watchdog: the last Ping posted to it
+    // Liveness (on_tick): the last Ping posted to it, and when.
+    std::uint64_t ping = 0;
+    Clock::time_point pinged{};
+    bool responsive = true;                       // answered the Ping of the tick before
+    LogLimiter silence_log{kSilenceLogInterval};  // "has not answered" without the watchdog
     Clock::time_point retire_deadline{};
     bool stop_sent = false;
   };
@@ -101,6 +109,9 @@ class Supervisor {
   [[nodiscard]] DaemonStatus daemon_status() const;
   void stop(SignalSet& signals);
   void on_tick();
+  // Checks that every worker answered the Ping posted one tick ago, posts the next one to those
+  // that did, logs and publishes the changes. True when every worker answered.
+  bool check_liveness();
   [[nodiscard]] bool any_worker_failed() const;
 
   // Worker count changes (resize.cpp).
@@ -119,7 +130,8 @@ class Supervisor {
   // Joins the retired workers that have finished; stops the ones past their deadline.
   void reap_retired();
   void log_tcp_migrate_req() const;
-  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker.
+  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker,
+  // "test-unwedge <worker position>" ends the block early.
   std::string answer_test_hook(const std::string& command);
 
   // Every worker thread still running: serving, then retiring.
@@ -162,6 +174,7 @@ class Supervisor {
   const Clock::time_point started_ = Clock::now();
   const std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   std::chrono::system_clock::time_point config_loaded_ = started_wall_;
+  std::chrono::system_clock::time_point last_reload_attempt_ = started_wall_;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   std::string last_reload_result_ = "none";

@@ -306,7 +306,11 @@ void Worker::handle(SteerListeners& command) {
 
 void Worker::handle(Wedge& command) {
   spdlog::warn("worker {}: wedged for {} ms (test hook)", index_, command.duration.count());
-  std::this_thread::sleep_for(command.duration);
+  // Short naps, so that a test can end the wedge as soon as it has seen what it waits for.
+  const auto until = Clock::now() + command.duration;
+  while (Clock::now() < until && !unwedge_requested_.exchange(false)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void Worker::close_all_listeners(bool shrink) {

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -22,8 +23,8 @@ namespace echod {
 // One event-loop thread: its own epoll instance, its own SO_REUSEPORT listening sockets and every
 // connection it accepted, which live and die here.
 //
-// Thread contract: post(), status() and join() are safe to call from any thread (in practice the
-// supervisor). Everything else runs on the worker's own thread.
+// Thread contract: post(), status(), join() and unwedge() are safe to call from any thread (in
+// practice the supervisor). Everything else runs on the worker's own thread.
 class Worker {
  public:
   // `supervisor_wakeup` is notified whenever status() changes in a way the supervisor waits
@@ -43,6 +44,8 @@ class Worker {
   std::uint64_t post(WorkerCommand command) { return commands_.push(std::move(command)); }
   [[nodiscard]] const WorkerStatus& status() const noexcept { return status_; }
   [[nodiscard]] unsigned index() const noexcept { return index_; }
+  // Test builds only: ends a Wedge before its duration (or the next one at once, if none is on).
+  void unwedge() noexcept { unwedge_requested_.store(true); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -115,6 +118,7 @@ class Worker {
   LogLimiter accept_error_log_;
   LogLimiter accept_exhausted_log_;
   LogLimiter connection_error_log_;
+  std::atomic<bool> unwedge_requested_{false};
 };
 
 }  // namespace echod

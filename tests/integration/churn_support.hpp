@@ -14,15 +14,7 @@
 
 namespace echod::test {
 
-// Sanitizer builds run several times slower: the churn rate is only checked without them.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-
 inline constexpr unsigned kChurnClients = 200;
-inline constexpr double kMinimumChurnRate = 1000;  // connections per second
 
 // Load tests run in a network namespace of their own when the machine allows it: the kernel's
 // counters are then theirs alone, and they disturb nobody else's traffic.
@@ -45,19 +37,17 @@ class ChurnTest : public testing::Test {
     return config;
   }
 
-  // Checks a finished churn run: no failure of any kind, and (outside sanitizer builds, when
-  // `check_rate`) the load was what the test promises.
-  static void expect_clean(const ChurnTotals& totals, bool check_rate = true) {
+  // Checks a finished churn run: no failure of any kind. The rate of the churn is shown, not
+  // checked: it measures the machine as much as echod (bench/run-benchmarks reports echod's
+  // churn rate). That the churn overlapped what a test does to echod is shown by progress the
+  // test waits for between its steps (ChurnClients::wait_completed()), not by a rate.
+  static void expect_clean(const ChurnTotals& totals) {
     std::printf("churn: %s\n", totals.summary().c_str());
     EXPECT_EQ(totals.failures(), 0U) << totals.summary();
     EXPECT_EQ(totals.connect_errors, 0U);
     EXPECT_EQ(totals.resets, 0U);
     EXPECT_EQ(totals.corrupt, 0U);
     EXPECT_GT(totals.completed, 0U);
-    if (check_rate && !kSanitized) {
-      EXPECT_GE(totals.connections_per_second(), kMinimumChurnRate)
-          << "the churn was lighter than this test needs: " << totals.summary();
-    }
   }
 
   bool isolated_ = false;

@@ -12,7 +12,8 @@
 namespace echod::test {
 namespace {
 
-constexpr auto kCommandTimeout = std::chrono::seconds(10);
+// Generous: catches a command that hangs, not a slow machine.
+constexpr auto kCommandTimeout = std::chrono::seconds(30);
 
 CommandResult run_echod(const std::vector<std::string>& args) {
   std::vector<std::string> argv{echod_binary()};

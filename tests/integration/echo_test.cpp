@@ -114,6 +114,9 @@ TEST(BackpressureTest, SixtyFourMebibytesWrittenBeforeReadingComeBackWithBounded
 
   // The client writes without reading until the connection stalls: echod has to stop reading
   // (and TCP flow control has to stop the client) instead of buffering what it cannot send.
+  // The 300 ms stall window only decides when the client stops writing: a busy machine can end
+  // it early (fewer bytes before reading), which cannot fail the checks below; an echod that
+  // never pushes back still gets all 64 MiB through and fails the first one.
   std::size_t before_reading =
       send_until_stalled(client.get(), payload, std::chrono::milliseconds(300));
   sample();
@@ -155,6 +158,7 @@ TEST(EchoTest, ClosedConnectionsReleaseTheirDescriptors) {
   EXPECT_GE(daemon.fd_count().value_or(0), *baseline + kClients);
   clients.clear();
 
+  // /proc has no event to wait on: polled, with a generous deadline (a leak never gets there).
   auto deadline = Clock::now() + std::chrono::seconds(10);
   std::size_t now = daemon.fd_count().value_or(0);
   while (now != *baseline && Clock::now() < deadline) {

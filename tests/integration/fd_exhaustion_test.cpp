@@ -64,27 +64,32 @@ TEST(FdExhaustionTest, OpenFileLimitLowersMaxConnectionsSoAcceptDoesNotFail) {
   ASSERT_TRUE(usable);
   ASSERT_LT(*usable, kFdLimit);
 
-  auto crowd = connect_and_watch(daemon, "127.0.0.1", kCrowd, 500ms);
+  // Sorted by what echod did with each (echo or end; see connect_and_sort()), not by when.
+  auto crowd = connect_and_sort(daemon, "127.0.0.1", kCrowd);
   ASSERT_EQ(crowd.size(), kCrowd);
-  std::vector<int> admitted;
-  for (const WatchedConnection& c : crowd) {
-    if (!c.closed_at) admitted.push_back(c.fd.get());
-  }
+  EXPECT_EQ(count_of(crowd, Admission::kUndecided), 0U) << "neither served nor closed";
+  std::vector<int> admitted = fds_of(crowd, Admission::kServed);
   EXPECT_EQ(admitted.size(), *usable);
   EXPECT_EQ(count_echoing(admitted, 1), admitted.size());
   EXPECT_TRUE(daemon.wait_for_log("refused a connection from 127.0.0.1: max_connections ("));
   EXPECT_EQ(daemon.log_count("Too many open files"), 0U);
 
-  // When they leave, newcomers are served at once.
+  // When they leave, newcomers are served without waiting for anything (no accept pause: accept
+  // never failed). The bound is generous: it catches a newcomer that is never served.
   crowd.clear();
   UniqueFd newcomer = daemon.connect();
   ASSERT_TRUE(newcomer.valid());
-  EXPECT_TRUE(echoes(newcomer.get(), 1000, 2, 1s));
+  EXPECT_TRUE(echoes(newcomer.get(), 1000, 2));
 }
 
 // Out of descriptors with 1,000 connections waiting: echod pauses the listener instead of
 // spinning on a readable socket, keeps serving its connections, logs a critical line at most
-// once a second per worker, and serves newcomers soon after the crowd leaves.
+// once a second per worker, and serves newcomers once the crowd leaves.
+//
+// Load-proof: the CPU bound is an upper bound on echod's own consumption (a busy machine can
+// only give echod less CPU; an echod spinning on the readable listener fails it); the log-line
+// bound counts lines over a time measured around all of them; the newcomer must be served, with
+// a generous deadline that only a listener left paused (or a wedged worker) would miss.
 TEST(FdExhaustionTest, AcceptPausesWithoutSpinningAndRecovers) {
   constexpr std::size_t kHeadroom = 32;
   constexpr auto kAtTheLimit = 10s;
@@ -105,6 +110,7 @@ TEST(FdExhaustionTest, AcceptPausesWithoutSpinningAndRecovers) {
   }
   auto in_use = daemon.fd_count();
   ASSERT_TRUE(in_use);
+  const auto limited_at = Clock::now();  // no EMFILE, so no critical line, before this
   rlimit lowered{*in_use + kHeadroom, *in_use + kHeadroom};
   ASSERT_EQ(::prlimit(daemon.pid(), RLIMIT_NOFILE, &lowered, nullptr), 0) << std::strerror(errno);
 
@@ -135,27 +141,27 @@ TEST(FdExhaustionTest, AcceptPausesWithoutSpinningAndRecovers) {
   auto cpu = *cpu_after - *cpu_before;
   EXPECT_LT(cpu, wall / 20) << "echod used " << to_ms(cpu) << " of CPU in " << to_ms(wall)
                             << " at the fd limit (5% is " << to_ms(wall / 20) << ")";
-  // At most once a second per worker (2), over the run so far.
+  // At most once a second per worker (2), over the run so far: the lines are counted first,
+  // then the time since before the limit was lowered, so every line counted is within it.
   std::size_t criticals = daemon.log_count("Too many open files");
-  EXPECT_LE(criticals, 2 * (static_cast<std::size_t>(
-                                std::chrono::duration_cast<std::chrono::seconds>(wall).count()) +
-                            3));
+  auto limited_for = Clock::now() - limited_at;
+  EXPECT_LE(criticals,
+            2 * (static_cast<std::size_t>(
+                     std::chrono::duration_cast<std::chrono::seconds>(limited_for).count()) +
+                 1))
+      << "in " << to_ms(limited_for);
 
   // The crowd leaves. Newcomers queue behind what it left in the accept queues.
   for (UniqueFd& fd : crowd) set_reset_on_close(fd.get());
   crowd.clear();
-  auto left_at = Clock::now();
+  // What the crowd left in the accept queues is accepted (and closed) before the newcomer,
+  // `kHeadroom` fds at a time, with a 200 ms pause at every EMFILE: served, however long that
+  // takes on this machine, within the generous deadline.
   UniqueFd newcomer = daemon.connect();
   ASSERT_TRUE(newcomer.valid());
-  auto samples = ping_pong(newcomer.get(), 1, 100, 20s);
-  auto served_after = Clock::now() - left_at;
-  ASSERT_EQ(samples.size(), 1U) << "a newcomer was not served within 20 s after the crowd left";
-  // The listeners stay paused 200 ms at every EMFILE, and what the crowd left in the accept
-  // queues has to be accepted (and closed) before the newcomer, `kHeadroom` fds at a time.
-  EXPECT_LE(served_after, 1s) << "a newcomer was served " << to_ms(served_after)
-                              << " after the crowd left; accept paused (logged) "
-                              << daemon.log_count("Too many open files") - criticals
-                              << " more time(s) meanwhile";
+  EXPECT_EQ(ping_pong(newcomer.get(), 1, 100, 30s).size(), 1U)
+      << "a newcomer was not served within 30 s after the crowd left; accept paused (logged) "
+      << daemon.log_count("Too many open files") - criticals << " more time(s) meanwhile";
   for (std::size_t i = 0; i < existing.size(); ++i) {
     EXPECT_TRUE(echoes(existing[i].get(), 1000, 100 + i)) << "existing #" << i;
   }

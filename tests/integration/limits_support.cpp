@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -132,38 +131,60 @@ std::optional<Clock::time_point> wait_peer_closed(int fd, Clock::time_point dead
   }
 }
 
-std::vector<WatchedConnection> connect_and_watch(const DaemonProcess& daemon,
-                                                 const std::string& source, std::size_t count,
-                                                 Clock::duration settle) {
-  std::vector<WatchedConnection> connections;
+std::vector<SortedConnection> connect_and_sort(const DaemonProcess& daemon,
+                                               const std::string& source, std::size_t count,
+                                               Clock::duration timeout) {
+  std::vector<SortedConnection> connections;
   connections.reserve(count);
-  std::vector<pollfd> fds;
-  std::vector<std::size_t> open;  // indexes into `connections` not yet seen closed
-  auto check = [&](int timeout_ms) {
-    fds.clear();
-    for (std::size_t i : open) fds.push_back(pollfd{connections[i].fd.get(), POLLRDHUP, 0});
-    if (fds.empty() || ::poll(fds.data(), fds.size(), timeout_ms) <= 0) return;
-    auto now = Clock::now();
-    std::vector<std::size_t> still_open;
-    for (std::size_t k = 0; k < fds.size(); ++k) {
-      if ((fds[k].revents & kClosedEvents) != 0) {
-        connections[open[k]].closed_at = now;
-      } else {
-        still_open.push_back(open[k]);
-      }
-    }
-    open = std::move(still_open);
-  };
   for (std::size_t i = 0; i < count; ++i) {
     UniqueFd fd = connect_from(daemon, source);
     if (!fd) break;
-    connections.push_back(WatchedConnection{std::move(fd), Clock::now(), std::nullopt});
-    open.push_back(connections.size() - 1);
-    check(0);
+    connections.push_back(SortedConnection{std::move(fd), Admission::kUndecided});
   }
-  auto deadline = Clock::now() + settle;
-  while (!open.empty() && Clock::now() < deadline) check(poll_ms(deadline - Clock::now()));
+  sort_out(connections, timeout);
   return connections;
+}
+
+void sort_out(std::vector<SortedConnection>& connections, Clock::duration timeout) {
+  for (SortedConnection& c : connections) {
+    // Fails when echod has closed it already; the end is seen below.
+    if (c.admission == Admission::kUndecided) ::send(c.fd.get(), "x", 1, MSG_NOSIGNAL);
+  }
+  std::vector<pollfd> fds;
+  std::vector<SortedConnection*> undecided;
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    fds.clear();
+    undecided.clear();
+    for (SortedConnection& c : connections) {
+      if (c.admission != Admission::kUndecided) continue;
+      fds.push_back(pollfd{c.fd.get(), static_cast<short>(POLLIN | POLLRDHUP), 0});
+      undecided.push_back(&c);
+    }
+    if (fds.empty() || Clock::now() >= deadline) return;
+    if (::poll(fds.data(), fds.size(), poll_ms(deadline - Clock::now())) <= 0) continue;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      char byte = 0;
+      ssize_t r = ::recv(fds[i].fd, &byte, 1, MSG_DONTWAIT);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      undecided[i]->admission = r == 1 && byte == 'x' ? Admission::kServed : Admission::kRefused;
+    }
+  }
+}
+
+std::size_t count_of(const std::vector<SortedConnection>& connections, Admission admission) {
+  return static_cast<std::size_t>(
+      std::count_if(connections.begin(), connections.end(),
+                    [admission](const SortedConnection& c) { return c.admission == admission; }));
+}
+
+std::vector<int> fds_of(const std::vector<SortedConnection>& connections, Admission admission) {
+  std::vector<int> fds;
+  for (const SortedConnection& c : connections) {
+    if (c.admission == admission) fds.push_back(c.fd.get());
+  }
+  return fds;
 }
 
 std::vector<Clock::duration> ping_pong(int fd, std::size_t count, std::size_t size,
@@ -197,13 +218,6 @@ std::vector<Clock::duration> ping_pong(int fd, std::size_t count, std::size_t si
     samples.push_back(elapsed);
   }
   return samples;
-}
-
-Clock::duration percentile(std::vector<Clock::duration> samples, double p) {
-  if (samples.empty()) return Clock::duration::zero();
-  std::sort(samples.begin(), samples.end());
-  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
-  return samples[std::clamp<std::size_t>(rank, 1, samples.size()) - 1];
 }
 
 std::string to_ms(Clock::duration duration) {

@@ -1,5 +1,5 @@
-// Client-side helpers shared by the limit tests (limits_test, limits_reload_test,
-// slow_clients_test, fd_exhaustion_test).
+// Client-side helpers shared by the limit tests (limits_test, slow_clients_test,
+// fd_exhaustion_test, metrics_test).
 #pragma once
 
 #include <chrono>
@@ -20,15 +20,17 @@ inline constexpr std::size_t kKiB = 1024;
 inline constexpr std::size_t kMiB = 1024 * kKiB;
 
 // `size` random bytes written to `fd` come back unchanged.
+// The timeouts of these helpers are generous (seconds): they catch a connection that is never
+// served or never closed, not a slow one.
 bool echoes(int fd, std::size_t size, std::uint64_t seed,
-            Clock::duration timeout = std::chrono::seconds(5));
+            Clock::duration timeout = std::chrono::seconds(10));
 
 // Echoes one small payload on every connection at once; the number that came back whole.
 std::size_t count_echoing(const std::vector<int>& fds, std::uint64_t seed);
 
 // A refused client sees its connection end (EOF or reset) without one byte of echo, even after
 // sending something.
-testing::AssertionResult refused(int fd, Clock::duration timeout = std::chrono::seconds(5));
+testing::AssertionResult refused(int fd, Clock::duration timeout = std::chrono::seconds(10));
 
 // A connection to the daemon's first address from the loopback address `source` (anything in
 // 127.0.0.0/8 is local on Linux), so that one test process appears as several clients. On
@@ -51,27 +53,39 @@ bool peer_closed(int fd);
 // was seen, or nullopt at the deadline.
 std::optional<Clock::time_point> wait_peer_closed(int fd, Clock::time_point deadline);
 
-// One connection of connect_and_watch().
-struct WatchedConnection {
-  UniqueFd fd;
-  Clock::time_point connected_at;
-  std::optional<Clock::time_point> closed_at;  // when the client saw echod end it
+// What echod did with a new connection, as its client sees it.
+enum class Admission {
+  kServed,     // the byte sent on it came back
+  kRefused,    // it ended (EOF or reset) without one byte of echo
+  kUndecided,  // neither, by the deadline: left waiting in the accept queue, or accepted and
+               // then neither served nor closed
 };
 
-// Opens `count` connections from `source` one after another, sending nothing, and notes for
-// each when echod ends it: after every connect() all of them are checked without waiting, and
-// after the last one they are watched for `settle` more. A connection echod refuses is therefore
-// seen closed within a connect() or so of the moment it happened.
-std::vector<WatchedConnection> connect_and_watch(const DaemonProcess& daemon,
-                                                 const std::string& source, std::size_t count,
-                                                 Clock::duration settle);
+struct SortedConnection {
+  UniqueFd fd;
+  Admission admission = Admission::kUndecided;
+};
 
-// `count` round trips of `size` bytes, one at a time; the time of each.
+// Opens `count` connections from `source` one after another, sending nothing, and then sorts
+// them (sort_out()). No time is measured: a connection is sorted by what echod did with it,
+// however long that took; `timeout` (generous) only ends the wait for one that gets nothing.
+std::vector<SortedConnection> connect_and_sort(const DaemonProcess& daemon,
+                                               const std::string& source, std::size_t count,
+                                               Clock::duration timeout = std::chrono::seconds(30));
+
+// Sends one byte on every undecided connection and waits until each has either echoed it
+// (kServed; the echo is consumed) or ended without echo (kRefused), `timeout` at most.
+void sort_out(std::vector<SortedConnection>& connections,
+              Clock::duration timeout = std::chrono::seconds(30));
+
+// How many of `connections` echod treated so; their fds.
+std::size_t count_of(const std::vector<SortedConnection>& connections, Admission admission);
+std::vector<int> fds_of(const std::vector<SortedConnection>& connections, Admission admission);
+
+// `count` round trips of `size` bytes, one at a time; the time of each (for failure messages:
+// no test asserts a round trip's duration).
 std::vector<Clock::duration> ping_pong(int fd, std::size_t count, std::size_t size,
-                                       Clock::duration timeout = std::chrono::seconds(5));
-
-// The p-quantile (0 < p <= 1) by the nearest-rank method; zero for no samples.
-Clock::duration percentile(std::vector<Clock::duration> samples, double p);
+                                       Clock::duration timeout = std::chrono::seconds(10));
 
 // "12.345 ms", for failure messages.
 std::string to_ms(Clock::duration duration);

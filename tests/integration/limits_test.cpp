@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/limits_support.hpp"
+#include "net/connection.hpp"
 #include "support/daemon_process.hpp"
 #include "support/net_client.hpp"
 #include "support/test_data.hpp"
@@ -22,17 +23,19 @@
 namespace echod::test {
 namespace {
 
-// The bound on other addresses' connect + echo p99 during a flood. Sanitizer builds run the
-// daemon several times slower, so there it only guards against starvation.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr auto kBystanderP99 = std::chrono::milliseconds(100);
-#else
-constexpr auto kBystanderP99 = std::chrono::milliseconds(10);
-#endif
+// No test here measures how fast echod is. A client is sorted by what echod did with its
+// connection (the echo of a byte, or the end of the connection), however long that took; the
+// deadlines are generous (seconds) and only catch a connection nobody ever decides on. Where a
+// figure depends on time (the token bucket), the time is measured around everything it covers,
+// so that a slow machine loosens the bound instead of failing a correct echod.
 
 // 150 clients against max_connections 100: 100 are served, and each of the other 50 is closed
-// at once instead of waiting in the accept queue. A slot that frees up is usable at once.
-TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRestAtOnce) {
+// instead of being left to wait in the accept queue. A slot that frees up is usable at once.
+//
+// The 100 hold their slots while the rest are sorted: a client left in the accept queue (or
+// accepted and then neither served nor closed) gets neither echo nor end, and fails the test as
+// undecided. A cap not enforced fails it as more than 100 served.
+TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRest) {
   constexpr std::size_t kMax = 100;
   constexpr std::size_t kClients = 150;
   DaemonConfig config;
@@ -41,24 +44,17 @@ TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRestAtOnce) {
   DaemonProcess daemon(config);
   ASSERT_TRUE(daemon.start_ready());
 
-  auto connections = connect_and_watch(daemon, "127.0.0.1", kClients, 300ms);
+  auto connections = connect_and_sort(daemon, "127.0.0.1", kClients);
   ASSERT_EQ(connections.size(), kClients);
+  EXPECT_EQ(count_of(connections, Admission::kUndecided), 0U)
+      << "connection(s) neither served nor closed";
+  EXPECT_EQ(count_of(connections, Admission::kRefused), kClients - kMax);
   std::vector<std::size_t> admitted;
-  std::size_t closed = 0;
   for (std::size_t i = 0; i < connections.size(); ++i) {
-    const WatchedConnection& c = connections[i];
-    if (!c.closed_at) {
-      admitted.push_back(i);
-      continue;
-    }
-    ++closed;
-    EXPECT_LE(*c.closed_at - c.connected_at, 100ms)
-        << "connection #" << i << " was closed only after " << to_ms(*c.closed_at - c.connected_at);
+    if (connections[i].admission == Admission::kServed) admitted.push_back(i);
   }
-  EXPECT_EQ(closed, kClients - kMax);
   ASSERT_EQ(admitted.size(), kMax);
-  std::vector<int> fds;
-  for (std::size_t i : admitted) fds.push_back(connections[i].fd.get());
+  std::vector<int> fds = fds_of(connections, Admission::kServed);
   EXPECT_EQ(count_echoing(fds, 1), kMax);
   EXPECT_TRUE(daemon.wait_for_log("refused a connection from 127.0.0.1: max_connections ("));
 
@@ -67,7 +63,7 @@ TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRestAtOnce) {
   for (std::size_t k = 0; k < 10; ++k) {
     int fd = connections[admitted[k]].fd.get();
     ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
-    ASSERT_TRUE(wait_peer_closed(fd, Clock::now() + 2s)) << "echod did not close #" << k;
+    ASSERT_TRUE(wait_peer_closed(fd, Clock::now() + 10s)) << "echod did not close #" << k;
     connections[admitted[k]].fd.reset();
   }
   std::vector<UniqueFd> newcomers;
@@ -88,7 +84,8 @@ TEST(LimitsTest, MaxConnectionsServesTheCapAndClosesTheRestAtOnce) {
 }
 
 // 100 connections from one address get max_connections_per_ip of them; another address on the
-// same machine is not affected.
+// same machine is not affected. Sorted by events, as above: a per-address cap not enforced, or
+// one counted over all addresses, fails the counts.
 TEST(LimitsTest, ConnectionsPerIpAreCountedPerClientAddress) {
   constexpr std::size_t kPerIp = 32;
   DaemonConfig config;
@@ -96,37 +93,52 @@ TEST(LimitsTest, ConnectionsPerIpAreCountedPerClientAddress) {
   DaemonProcess daemon(config);
   ASSERT_TRUE(daemon.start_ready());
 
-  auto greedy = connect_and_watch(daemon, "127.0.0.2", 100, 300ms);
+  auto greedy = connect_and_sort(daemon, "127.0.0.2", 100);
   ASSERT_EQ(greedy.size(), 100U);
-  std::vector<int> admitted;
-  for (const WatchedConnection& c : greedy) {
-    if (!c.closed_at) admitted.push_back(c.fd.get());
-  }
+  EXPECT_EQ(count_of(greedy, Admission::kUndecided), 0U);
+  EXPECT_EQ(count_of(greedy, Admission::kRefused), 100U - kPerIp);
+  std::vector<int> admitted = fds_of(greedy, Admission::kServed);
   EXPECT_EQ(admitted.size(), kPerIp);
   EXPECT_EQ(count_echoing(admitted, 1), kPerIp);
   EXPECT_TRUE(daemon.wait_for_log("refused a connection from 127.0.0.2: max_connections_per_ip ("));
 
   // 127.0.0.3 gets its own 32, while 127.0.0.2 still holds its share.
-  auto neighbour = connect_and_watch(daemon, "127.0.0.3", kPerIp, 300ms);
+  auto neighbour = connect_and_sort(daemon, "127.0.0.3", kPerIp);
   ASSERT_EQ(neighbour.size(), kPerIp);
-  std::vector<int> neighbour_fds;
-  for (const WatchedConnection& c : neighbour) {
-    EXPECT_FALSE(c.closed_at) << "a connection from 127.0.0.3 was refused";
-    neighbour_fds.push_back(c.fd.get());
-  }
-  EXPECT_EQ(count_echoing(neighbour_fds, 2), kPerIp);
+  EXPECT_EQ(count_of(neighbour, Admission::kServed), kPerIp) << "127.0.0.3 was refused";
+  EXPECT_EQ(count_echoing(fds_of(neighbour, Admission::kServed), 2), kPerIp);
   EXPECT_EQ(count_echoing(admitted, 3), kPerIp);
 }
 
-// One address connects about 5,000 times a second for a second. The token bucket admits at most
-// its burst plus its rate times the time taken, and not much fewer; meanwhile other
-// addresses connect and get their echo quickly.
+// One address floods (about 5,000 connections a second) while three others connect now and
+// then. The flooder's token bucket admits its burst, then its rate, and nothing beyond; after a
+// pause it has refilled; the other addresses are all served.
+//
+// Load-proof by construction:
+//  - upper bound: tokens accrue only between echod's first and last accept of the flooder, and
+//    both happen between `start` (before the first connect()) and the moment the last of its
+//    connections was seen echoed or closed; admitted <= burst + rate * that time holds however
+//    slow either side was;
+//  - lower bounds: the bucket starts full, so the first `burst` attempts are admitted whatever
+//    their pace; after the flood, the test pauses at least a second (a slow machine only makes
+//    the pause longer), so at least rate * 1 s tokens are there for the next burst of attempts;
+//  - the flood lasts until something was refused and every bystander probe is done, so neither
+//    depends on how many connect() calls the test manages per second;
+//  - bystanders must be served (connect + echo, generous deadlines), not served quickly.
+// Fails when: the bucket does not limit (more admitted than the bound, nothing refused), does
+// not start full or does not refill (too few admitted), or limits per process instead of per
+// address (a bystander refused).
 TEST(LimitsTest, AcceptRatePerIpIsATokenBucketAndSparesOtherAddresses) {
   constexpr double kRate = 100;
   constexpr double kBurst = 200;
   constexpr std::size_t kMaxAttempts = 5000;
   constexpr auto kInterval = std::chrono::microseconds(200);  // 5,000 per second
   constexpr auto kFloodTime = 1s;
+  constexpr auto kGiveUp = 60s;
+  constexpr auto kRefill = 1s;
+  constexpr std::size_t kRefillAttempts = 400;
+  // 20 per bystander address: well within each one's own burst, whatever their pace.
+  constexpr std::size_t kProbes = 60;
   DaemonConfig config;
   config.extra_limits = {"max_connections_per_ip: 0", "accept_rate_per_ip: 100",
                          "accept_burst_per_ip: 200"};
@@ -134,29 +146,29 @@ TEST(LimitsTest, AcceptRatePerIpIsATokenBucketAndSparesOtherAddresses) {
   ASSERT_TRUE(daemon.start_ready());
   const Endpoint to = daemon.endpoints().front();
 
-  // The bystanders: a fresh connection every 4 ms, from 127.0.0.5, .15 and .25 in turn (each
-  // address stays under its own 100/s), timed from connect() to its first echoed byte. About
-  // 250 samples make the p99 more than the single worst one.
+  // The bystanders: a fresh connection every 4 ms or so, from 127.0.0.5, .15 and .25 in turn,
+  // each echoing a byte. Started once the flood has begun.
   static constexpr const char* kBystanders[] = {"127.0.0.5", "127.0.0.15", "127.0.0.25"};
-  std::atomic<bool> flooding{true};
-  std::vector<Clock::duration> bystander;
+  std::atomic<bool> probes_done{false};
+  std::size_t bystanders_served = 0;
   std::size_t bystander_failures = 0;
-  std::thread prober([&] {
-    for (std::size_t i = 0; flooding.load(); ++i) {
-      auto start = Clock::now();
-      UniqueFd fd = connect_tcp_from(kBystanders[i % 3], to.host, to.port, {}, 2s);
-      if (fd && ping_pong(fd.get(), 1, 1, 2s).size() == 1) {
-        bystander.push_back(Clock::now() - start);
+  auto probe = [&] {
+    for (std::size_t i = 0; i < kProbes; ++i) {
+      UniqueFd fd = connect_tcp_from(kBystanders[i % 3], to.host, to.port, {}, 10s);
+      if (fd && ping_pong(fd.get(), 1, 1, 10s).size() == 1) {
+        ++bystanders_served;
+        set_reset_on_close(fd.get());  // no TIME_WAIT left behind
       } else {
         ++bystander_failures;
       }
-      set_reset_on_close(fd.get());      // no TIME_WAIT left behind
-      std::this_thread::sleep_for(4ms);  // the pace of the probes, not a wait for an event
+      std::this_thread::sleep_for(4ms);  // spreads the probes over the flood; not a wait
     }
-  });
+    probes_done.store(true);
+  };
+  std::thread prober;
 
-  // The flood: every connection sends one byte. An admitted one echoes it; a refused one ends
-  // (EOF, or a reset when echod closed it with the byte unread).
+  // Every connection of the flooder sends one byte. An admitted one echoes it; a refused one
+  // ends (EOF, or a reset when echod closed it with the byte unread).
   std::vector<UniqueFd> pending;
   std::size_t attempts = 0;
   std::size_t connect_failures = 0;
@@ -178,7 +190,7 @@ TEST(LimitsTest, AcceptRatePerIpIsATokenBucketAndSparesOtherAddresses) {
       if (r == 1 && byte == 'x') {
         ++admitted;
         set_reset_on_close(fds[i].fd);
-      } else if (r < 0 && errno == EAGAIN) {
+      } else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
         still_pending.push_back(std::move(pending[i]));
       } else {
         ++refused_count;
@@ -186,48 +198,68 @@ TEST(LimitsTest, AcceptRatePerIpIsATokenBucketAndSparesOtherAddresses) {
     }
     pending = std::move(still_pending);
   };
-  auto start = Clock::now();
-  auto last_connect = start;
-  while (attempts < kMaxAttempts && Clock::now() - start < kFloodTime) {
+  auto attempt = [&] {
+    ++attempts;
+    UniqueFd fd = connect_tcp_from("127.0.0.4", to.host, to.port, {}, 10s);
+    if (!fd) {
+      ++connect_failures;
+      return;
+    }
+    ::send(fd.get(), "x", 1, MSG_NOSIGNAL);  // fails if already refused; seen in resolve()
+    pending.push_back(std::move(fd));
+  };
+  auto settle = [&] {
+    auto deadline = Clock::now() + 30s;
+    while (!pending.empty() && Clock::now() < deadline) resolve(100);
+  };
+
+  const auto start = Clock::now();
+  auto flooding = [&] {
+    auto elapsed = Clock::now() - start;
+    if (attempts >= kMaxAttempts || elapsed >= kGiveUp) return false;
+    return elapsed < kFloodTime || refused_count == 0 || !probes_done.load();
+  };
+  while (flooding()) {
     auto due = std::min<std::size_t>(
         kMaxAttempts, static_cast<std::size_t>((Clock::now() - start) / kInterval) + 1);
-    for (std::size_t batch = 0; attempts < due && batch < 50; ++batch, ++attempts) {
-      UniqueFd fd = connect_tcp_from("127.0.0.4", to.host, to.port, {}, 2s);
-      if (!fd) {
-        ++connect_failures;
-        continue;
-      }
-      last_connect = Clock::now();
-      ::send(fd.get(), "x", 1, MSG_NOSIGNAL);  // fails if already refused; seen below
-      pending.push_back(std::move(fd));
-    }
+    for (std::size_t batch = 0; attempts < due && batch < 50; ++batch) attempt();
+    if (!prober.joinable()) prober = std::thread(probe);
     resolve(attempts < due ? 0 : 1);
   }
-  auto elapsed = last_connect - start;
-  auto deadline = Clock::now() + 3s;
-  while (!pending.empty() && Clock::now() < deadline) resolve(100);
-  flooding.store(false);
-  prober.join();
+  settle();
+  const auto flood_over = Clock::now();
+  const std::size_t flood_admitted = admitted;
+  const std::size_t flood_refused = refused_count;
+  if (prober.joinable()) prober.join();
 
-  double seconds = std::chrono::duration<double>(elapsed).count();
-  SCOPED_TRACE(testing::Message() << attempts << " attempts in " << seconds << " s: " << admitted
-                                  << " admitted, " << refused_count << " refused");
+  // The refill: a measured pause, then a burst of attempts as fast as they come.
+  std::this_thread::sleep_for(kRefill);  // the refill is what is measured, not a wait for an event
+  for (std::size_t i = 0; i < kRefillAttempts; ++i) attempt();
+  settle();
+  const auto end = Clock::now();
+  const std::size_t refill_admitted = admitted - flood_admitted;
+
+  const double flood_seconds = std::chrono::duration<double>(flood_over - start).count();
+  const double seconds = std::chrono::duration<double>(end - start).count();
+  SCOPED_TRACE(testing::Message() << "flood: " << flood_admitted + flood_refused << " resolved in "
+                                  << flood_seconds << " s, " << flood_admitted << " admitted, "
+                                  << flood_refused
+                                  << " refused; after the pause: " << refill_admitted << " of "
+                                  << kRefillAttempts << " admitted; " << seconds << " s in all");
   EXPECT_EQ(connect_failures, 0U);
   EXPECT_TRUE(pending.empty()) << pending.size() << " connection(s) neither echoed nor closed";
   EXPECT_EQ(admitted + refused_count, attempts - connect_failures);
-  // Tokens accrue from the first accept to the last; the last accept can trail the last
-  // connect() by a little, allowed for with 50 ms more of refill (5 tokens).
-  EXPECT_LE(static_cast<double>(admitted), kBurst + kRate * (seconds + 0.05));
-  // The bucket starts full, and refills: not much less than that either.
-  EXPECT_GE(static_cast<double>(admitted), kBurst + 0.5 * kRate * seconds);
-  EXPECT_GT(refused_count, 0U) << "the flood never exceeded the rate: nothing was tested";
+  EXPECT_GT(flood_refused, 0U) << "the flood never exceeded the rate";
+  EXPECT_GE(static_cast<double>(flood_admitted), kBurst) << "the bucket did not start full";
+  EXPECT_LE(static_cast<double>(flood_admitted), kBurst + kRate * flood_seconds);
+  EXPECT_GE(static_cast<double>(refill_admitted),
+            kRate * std::chrono::duration<double>(kRefill).count())
+      << "the bucket did not refill at the rate during the pause";
+  EXPECT_LE(static_cast<double>(admitted), kBurst + kRate * seconds);
   EXPECT_TRUE(daemon.wait_for_log("refused a connection from 127.0.0.4: accept_rate_per_ip ("));
 
-  EXPECT_EQ(bystander_failures, 0U);
-  ASSERT_GE(bystander.size(), 100U);
-  EXPECT_LT(percentile(bystander, 0.99), kBystanderP99)
-      << "connect + echo from other addresses during the flood, p99 of " << bystander.size()
-      << "; median " << to_ms(percentile(bystander, 0.5));
+  EXPECT_EQ(bystander_failures, 0U) << "another address was refused or not served";
+  EXPECT_EQ(bystanders_served, kProbes);
 }
 
 // A denied address is closed without one byte of echo; others are served.
@@ -337,18 +369,21 @@ TEST(LimitsTest, SighupChangesLimitsWithoutRestart) {
   }
 
   // idle_timeout 0s (never) -> 1s: a new idle connection is closed about a second later.
+  // Not early: echod's coarse clock may round the timeout down by one tick (Connection::kTick),
+  // and its idle time cannot start before the client sent its last byte. Not never: the
+  // deadline is generous.
   config.extra_limits[1] = "max_connections: 100";
   config.extra_limits[3] = "idle_timeout: 1s";
   ASSERT_TRUE(daemon.reload(config.yaml()));
   EXPECT_TRUE(daemon.wait_for_log("limits.idle_timeout 0s -> 1s"));
   UniqueFd idle = connect_from(daemon, "127.0.0.14");
   ASSERT_TRUE(idle.valid());
+  auto idle_since = Clock::now();  // before the last byte is sent
   ASSERT_TRUE(echoes(idle.get(), 100, 20));
-  auto idle_since = Clock::now();
-  auto closed_at = wait_peer_closed(idle.get(), idle_since + 3s);
-  ASSERT_TRUE(closed_at) << "an idle connection is still open 3 s after idle_timeout became 1s";
-  EXPECT_GE(*closed_at - idle_since, 500ms);
-  EXPECT_LE(*closed_at - idle_since, 2s);
+  auto closed_at = wait_peer_closed(idle.get(), idle_since + 1s + 20s);
+  ASSERT_TRUE(closed_at) << "an idle connection is still open 20 s after idle_timeout became 1s";
+  EXPECT_GE(*closed_at - idle_since, 1s - Connection::kTick)
+      << "closed after " << to_ms(*closed_at - idle_since);
   EXPECT_TRUE(daemon.wait_for_log("idle timeout"));
 
   EXPECT_EQ(daemon.pid(), pid);

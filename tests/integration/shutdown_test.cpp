@@ -39,7 +39,8 @@ TEST(ShutdownTest, DataInFlightIsEchoedThenFinThenExitZero) {
   // stalled: a tiny receive buffer and megabytes sent: echod holds unsent echo, has stopped
   // reading, and more of what the client wrote waits in the client's own send queue. Several
   // of them, because whether bytes are still queued at the moment echod decides it has read
-  // everything depends on timing.
+  // everything depends on timing. The stall window only sizes what each one sent; the checks
+  // hold for whatever was sent.
   constexpr std::size_t kStalled = 6;
   std::vector<UniqueFd> stalled;
   std::vector<std::string> big;
@@ -130,11 +131,12 @@ TEST(ShutdownTest, ClientThatNeverClosesIsCutAtShutdownTimeout) {
   ReadResult r = read_until_eof(client.get());
   EXPECT_TRUE(r.eof) << "no FIN after SIGTERM";
   // The client keeps its side open: echod waits for it until shutdown_timeout, then exits 0.
-  auto status = daemon.wait_exit();
+  // Not early: the timeout starts when echod takes the signal, after `signalled`. Not never:
+  // the exit comes within a generous deadline (seconds past the timeout).
+  auto status = daemon.wait_exit(30s);
   auto elapsed = Clock::now() - signalled;
-  EXPECT_EQ(status, std::optional<int>(0));
-  EXPECT_GE(elapsed, std::chrono::milliseconds(900)) << "did not wait for the client";
-  EXPECT_LT(elapsed, std::chrono::seconds(6)) << "ignored shutdown_timeout";
+  EXPECT_EQ(status, std::optional<int>(0)) << "no exit within 30 s: ignored shutdown_timeout";
+  EXPECT_GE(elapsed, 1s) << "did not wait for the client";
   EXPECT_NE(daemon.log_text().find("shutdown timeout"), std::string::npos);
 }
 
@@ -154,10 +156,11 @@ TEST(ShutdownTest, SecondSigtermStopsAtOnce) {
   ASSERT_TRUE(read_until_eof(client.get()).eof);
   EXPECT_TRUE(daemon.running()) << "stopped without waiting for the open connection";
 
-  auto signalled = Clock::now();
+  // "At once" is told from "at shutdown_timeout" (60 s) with a bound far from both: an exit
+  // within 30 s is not the timeout's, however slow the machine.
   daemon.send_signal(SIGTERM);
-  EXPECT_EQ(daemon.wait_exit(std::chrono::seconds(10)), std::optional<int>(0));
-  EXPECT_LT(Clock::now() - signalled, std::chrono::seconds(5));
+  EXPECT_EQ(daemon.wait_exit(30s), std::optional<int>(0))
+      << "still running 30 s after the second signal";
   EXPECT_NE(daemon.log_text().find("second stop signal"), std::string::npos);
 }
 

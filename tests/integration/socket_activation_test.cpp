@@ -102,7 +102,7 @@ TEST_F(ChurnTest, RestartsUnderChurnLoseNothing) {
   ChurnTotals totals = churn.stop();
   ::kill(last, SIGTERM);
   EXPECT_EQ(wait_exit(last, std::chrono::seconds(15)), 0);
-  expect_clean(totals, false);
+  expect_clean(totals);
 
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -20,7 +20,9 @@ namespace echod::test {
 
 using namespace std::chrono_literals;
 
-// Every wait in the integration tests is bounded by one of these.
+// Every wait in the integration tests is bounded by one of these. They are generous: a test
+// waits for an event (READY=1, a log line, an exit) and these only end the wait for one that
+// never comes; none of them is a verdict on how fast a machine runs echod.
 inline constexpr Clock::duration kReadyTimeout = 10s;
 inline constexpr Clock::duration kLogTimeout = 10s;
 inline constexpr Clock::duration kExitTimeout = 15s;
