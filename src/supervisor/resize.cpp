@@ -184,8 +184,7 @@ void Supervisor::reap_retired() {
       worker.join();
       spdlog::info("worker {} retired after serving {} connection(s)", worker.index(),
                    status.accepted_total.load());
-      retired_totals_.add(status);  // totals never go back
-      metrics_->retire(status);
+      metrics_->retire(status);  // keeps its counts: totals never go back
       it = retiring_.erase(it);
       continue;
     }

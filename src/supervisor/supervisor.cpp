@@ -676,7 +676,7 @@ std::uint64_t Supervisor::live_connections() const {
 }
 
 WorkerTotals Supervisor::totals() const {
-  WorkerTotals totals = retired_totals_;
+  WorkerTotals totals = metrics_->retired_totals();
   for (const Worker* worker : all_workers()) totals.add(worker->status());
   return totals;
 }

@@ -158,7 +158,6 @@ class Supervisor {
   Admission admission_;  // shared by the workers; declared first so that it outlives them
   std::vector<WorkerSlot> workers_;   // serving, in socket order (see above)
   std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`
-  WorkerTotals retired_totals_;       // the counts of the workers that have left
   unsigned next_worker_index_ = 0;
   // Declared after workers_ and retiring_: the endpoint reads their counters, so it must stop
   // first.
