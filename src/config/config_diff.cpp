@@ -47,7 +47,7 @@ std::vector<std::string> ConfigChanges::describe(const Config& before, const Con
     }
     const auto from = std::get<std::string>(key.format(before));
     const auto to = std::get<std::string>(key.format(after));
-    if (from != to) lines.push_back(key.path() + " " + from + " -> " + to);
+    if (from != to) lines.push_back(key.path().append(" ").append(from).append(" -> ").append(to));
   }
   return lines;
 }

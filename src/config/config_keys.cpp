@@ -177,6 +177,7 @@ std::string quoted(const std::string& text) { return "\"" + text + "\""; }
 template <typename T>
 std::vector<std::string> quoted_items(const std::vector<T>& values) {
   std::vector<std::string> items;
+  items.reserve(values.size());
   for (const T& value : values) items.push_back(quoted(value.to_string()));
   return items;
 }
