@@ -15,7 +15,6 @@
 #include "log/log_event.hpp"
 #include "log/logging.hpp"
 #include "supervisor/environment.hpp"
-#include "supervisor/reload.hpp"
 #include "supervisor/signal_set.hpp"
 #include "supervisor/supervisor.hpp"
 

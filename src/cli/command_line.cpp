@@ -124,11 +124,12 @@ CommandLineResult parse_command_line(int argc, const char* const argv[],
     for (const std::string& text : values["listen"].as<std::vector<std::string>>()) {
       auto parsed = SocketAddress::parse(text);
       if (!parsed.address) return fail(listen_error(text, parsed.error));
-      if (std::find(command_line.listen.begin(), command_line.listen.end(), *parsed.address) !=
+      const ListenerConfig listener = ListenerConfig::tcp(*parsed.address);
+      if (std::find(command_line.listen.begin(), command_line.listen.end(), listener) !=
           command_line.listen.end()) {
-        return fail("--listen: " + parsed.address->to_string() + " is given twice");
+        return fail("--listen: " + listener.to_string() + " is given twice");
       }
-      command_line.listen.push_back(*parsed.address);
+      command_line.listen.push_back(listener);
     }
   }
 

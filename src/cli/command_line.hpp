@@ -16,7 +16,8 @@ struct CommandLine {
   std::string config_path;         // the default path when not given
   bool config_path_given = false;  // an explicitly named file must exist; the default may not
   // Overrides applied on top of the file (and on every reload), when given:
-  std::vector<SocketAddress> listen;  // --listen, repeatable; replaces the file's listen list
+  // --listen, repeatable (TCP listeners); replaces the file's listen list.
+  std::vector<ListenerConfig> listen;
   std::optional<WorkerCount> workers;
   std::optional<LogLevel> log_level;
   // The control socket the daemon creates (kRun) or that --status/--reload talk to; "none"

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <unordered_set>
 
 namespace echod {
 
@@ -29,8 +31,33 @@ bool LimitsConfig::is_exempt(const SocketAddress& peer) const {
                      [&peer](const Cidr& network) { return network.contains(peer); });
 }
 
-std::vector<SocketAddress> Config::default_listen() {
-  return {*SocketAddress::parse("127.0.0.1:7").address, *SocketAddress::parse("[::1]:7").address};
+ListenerConfig ListenerConfig::tcp(const SocketAddress& address) {
+  return ListenerConfig{address, ListenProtocol::kTcp, {}};
+}
+
+std::string ListenerConfig::to_string() const {
+  return protocol == ListenProtocol::kUdp ? address.to_string() + "/udp" : address.to_string();
+}
+
+std::size_t ListenerConfigHash::operator()(const ListenerConfig& listener) const {
+  // Listeners of one configuration differ in their address far more often than in the rest.
+  return std::hash<std::string>{}(listener.address.to_string()) ^
+         static_cast<std::size_t>(listener.protocol);
+}
+
+std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>& list,
+                                              const std::vector<ListenerConfig>& other) {
+  const std::unordered_set<ListenerConfig, ListenerConfigHash> known(other.begin(), other.end());
+  std::vector<ListenerConfig> result;
+  for (const ListenerConfig& listener : list) {
+    if (!known.contains(listener)) result.push_back(listener);
+  }
+  return result;
+}
+
+std::vector<ListenerConfig> Config::default_listen() {
+  return {ListenerConfig::tcp(*SocketAddress::parse("127.0.0.1:7").address),
+          ListenerConfig::tcp(*SocketAddress::parse("[::1]:7").address)};
 }
 
 SocketAddress MetricsConfig::default_listen() {

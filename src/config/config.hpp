@@ -88,15 +88,48 @@ struct WorkerCount {
   friend bool operator==(const WorkerCount&, const WorkerCount&) = default;
 };
 
+// The transport a listener serves. Only TCP is read from the configuration file for now; UDP
+// listeners will be one socket per worker per address, opened by the same listener registry.
+enum class ListenProtocol { kTcp, kUdp };
+
+// Per-listener options. None yet: this is where a listener's own settings (such as the PROXY
+// protocol on a TCP listener) go, so that they take part in the listener's identity.
+struct ListenerOptions {
+  friend bool operator==(const ListenerOptions&, const ListenerOptions&) = default;
+};
+
+// One listener, from the configuration to the supervisor's listener registry. The whole value is
+// its identity: reloads compare listeners, and the registry finds them, by all of it, so that a
+// TCP and a UDP listener on one address are two listeners.
+struct ListenerConfig {
+  SocketAddress address;
+  ListenProtocol protocol = ListenProtocol::kTcp;
+  ListenerOptions options;
+
+  static ListenerConfig tcp(const SocketAddress& address);
+  // "127.0.0.1:7" for TCP (as `listen:` writes it), "127.0.0.1:7/udp" for UDP.
+  [[nodiscard]] std::string to_string() const;
+
+  friend bool operator==(const ListenerConfig&, const ListenerConfig&) = default;
+};
+
+struct ListenerConfigHash {
+  std::size_t operator()(const ListenerConfig& listener) const;
+};
+
+// The listeners of `list` that `other` does not have, in the order of `list`.
+std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>& list,
+                                              const std::vector<ListenerConfig>& other);
+
 struct Config {
-  std::vector<SocketAddress> listen = default_listen();
+  std::vector<ListenerConfig> listen = default_listen();
   WorkerCount workers;
   LoggingConfig log;
   LimitsConfig limits;
   MetricsConfig metrics;
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
 
-  static std::vector<SocketAddress> default_listen();  // 127.0.0.1:7 and [::1]:7
+  static std::vector<ListenerConfig> default_listen();  // TCP 127.0.0.1:7 and [::1]:7
 
   friend bool operator==(const Config&, const Config&) = default;
 };

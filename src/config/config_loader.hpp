@@ -13,6 +13,8 @@
 
 namespace echod {
 
+struct CommandLine;
+
 // One problem found in a configuration file. to_string() gives the operator-facing form
 // "FILE:LINE:COLUMN: KEY.PATH: message" (line and column are 1-based); the position is left out
 // for problems with the file as a whole, and the key path where no key applies (syntax errors).
@@ -58,7 +60,12 @@ inline constexpr int kMaxConfigNestingDepth = 64;
 // read (not FIFOs or devices).
 ConfigLoadResult load_config_file(const std::string& path);
 
-// The same for text already in memory; `source_name` is used as FILE in errors.
+// The configuration the daemon should run with: the file named on the command line (or the
+// default file, or built-in defaults when the default file does not exist), with the command
+// line's overrides applied on top. `used_defaults` tells whether the file was missing.
+ConfigLoadResult load_effective_config(const CommandLine& command_line, bool& used_defaults);
+
+// Reads configuration text already in memory; `source_name` is used as FILE in errors.
 ConfigLoadResult parse_config(std::string_view text, const std::string& source_name);
 
 // The effective configuration as YAML that load_config_file() accepts and that parses back to an

@@ -80,6 +80,11 @@ void MetricsCollector::retire(const WorkerStatus& status) {
   std::erase_if(workers_, [&](const WorkerView& view) { return view.status == &status; });
 }
 
+WorkerTotals MetricsCollector::retired_totals() const {
+  MutexLock lock(mutex_);
+  return retired_;
+}
+
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   MutexLock lock(mutex_);
   std::vector<MetricFamily> families;

@@ -49,6 +49,9 @@ class MetricsCollector final : public prometheus::Collectable {
   void set_responsive(const WorkerStatus& status, bool responsive);
   // A worker is leaving: its counts stay in the totals, and it is no longer read.
   void retire(const WorkerStatus& status);
+  // The counts of the workers that have left: the daemon's one record of them, which the
+  // supervisor reads too.
+  [[nodiscard]] WorkerTotals retired_totals() const;
 
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 

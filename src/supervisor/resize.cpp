@@ -12,7 +12,6 @@
 // net.ipv4.tcp_migrate_req=1 the kernel moves whatever is still queued or half-open on a
 // closing socket to another socket of its group, and the retiring worker closes at once.
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -58,7 +57,7 @@ void Supervisor::log_tcp_migrate_req() const {
   }
 }
 
-void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfig>& removed,
                                 const WorkerSettings& settings, Growth& growth) {
   // A socket joins its group at the end: while a retiring socket is open, a new one would not
   // land at its worker's index. Retiring sockets close within kRetireGrace.
@@ -76,9 +75,7 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress
         "yet (try again)");
   }
   const auto current = static_cast<unsigned>(workers_.size());
-  bool own_sockets = std::any_of(listeners_.begin(), listeners_.end(),
-                                 [](const ListenerGroup& g) { return !g.inherited; });
-  if (own_sockets) {
+  if (listeners_.has_own_sockets()) {
     // A new socket takes connections as soon as it listens, before its worker runs.
     Worker& first = *workers_.front().worker;
     growth.steered = true;
@@ -90,10 +87,9 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<SocketAddress
   try {
     for (unsigned i = current; i < target; ++i) {
       auto worker = make_worker(settings);
-      for (const ListenerGroup& group : listeners_) {
+      for (const ListenerRegistry::Group& group : listeners_.groups()) {
         if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
-        worker->post(AddListener{group.id, group.inherited ? group.inherited->duplicate()
-                                                           : ListenSocket::open(group.bound)});
+        worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group)});
       }
       growth.workers.push_back(std::move(worker));
     }
@@ -144,8 +140,7 @@ std::vector<Supervisor::Posted> Supervisor::grow(Growth growth) {
 
 std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
                                                    std::chrono::milliseconds shutdown_timeout) {
-  bool own_sockets = std::any_of(listeners_.begin(), listeners_.end(),
-                                 [](const ListenerGroup& g) { return !g.inherited; });
+  const bool own_sockets = listeners_.has_own_sockets();
   std::vector<Posted> posted;
   if (own_sockets) {
     Worker& first = *workers_.front().worker;
@@ -184,8 +179,7 @@ void Supervisor::reap_retired() {
       worker.join();
       spdlog::info("worker {} retired after serving {} connection(s)", worker.index(),
                    status.accepted_total.load());
-      retired_totals_.add(status);  // totals never go back
-      metrics_->retire(status);
+      metrics_->retire(status);  // keeps its counts: totals never go back
       it = retiring_.erase(it);
       continue;
     }
@@ -197,36 +191,6 @@ void Supervisor::reap_retired() {
     }
     ++it;
   }
-}
-
-std::string Supervisor::answer_test_hook(const std::string& command) {
-  // "test-unwedge <position>"
-  constexpr std::string_view kUnwedge = "test-unwedge ";
-  if (command.starts_with(kUnwedge)) {
-    std::string_view arg = std::string_view(command).substr(kUnwedge.size());
-    unsigned position = 0;
-    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), position);
-    if (ec != std::errc() || end != arg.data() + arg.size() || position >= workers_.size()) {
-      return "{\"error\": \"usage: test-unwedge <worker position>\"}\n";
-    }
-    workers_[position].worker->unwedge();
-    return "{\"ok\": true}\n";
-  }
-  // "test-wedge <position> <milliseconds>"
-  constexpr std::string_view kWedge = "test-wedge ";
-  if (!command.starts_with(kWedge)) return "{\"error\": \"unknown command\"}\n";
-  std::string_view args = std::string_view(command).substr(kWedge.size());
-  unsigned position = 0;
-  unsigned milliseconds = 0;
-  auto [end, ec] = std::from_chars(args.data(), args.data() + args.size(), position);
-  if (ec == std::errc() && end < args.data() + args.size() && *end == ' ') {
-    ec = std::from_chars(end + 1, args.data() + args.size(), milliseconds).ec;
-  }
-  if (ec != std::errc() || position >= workers_.size()) {
-    return "{\"error\": \"usage: test-wedge <worker position> <milliseconds>\"}\n";
-  }
-  workers_[position].worker->post(Wedge{std::chrono::milliseconds(milliseconds)});
-  return "{\"ok\": true}\n";
 }
 
 }  // namespace echod

@@ -1,7 +1,6 @@
 #include "supervisor/supervisor.hpp"
 
 #include <poll.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,48 +13,19 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "build_info.hpp"
+#include "config/config_diff.hpp"
 #include "config/config_loader.hpp"
 #include "log/log_event.hpp"
 #include "log/logging.hpp"
-#include "supervisor/reload.hpp"
+#include "supervisor/fd_limit.hpp"
 
 namespace echod {
 namespace {
 
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kReloadAckTimeout = std::chrono::seconds(5);
-constexpr auto kStatusInterval = std::chrono::seconds(5);
 // After the drain deadline, how long workers get to close what is left before Stop.
 constexpr auto kStopGrace = std::chrono::seconds(2);
-
-std::string listen_hint(int error) {
-  switch (error) {
-    case EADDRINUSE:
-      return "another process is using this address; stop it, or choose another address in "
-             "'listen:' or with --listen";
-    case EACCES:
-    case EPERM:
-      return "ports below 1024 need root or CAP_NET_BIND_SERVICE (the systemd unit grants it); "
-             "or choose a port of 1024 or above";
-    case EADDRNOTAVAIL:
-      return "no network interface of this host has that address";
-    case EAFNOSUPPORT:
-      return "this host has no support for that address family (is IPv6 disabled?)";
-    default:
-      return "check the address in 'listen:'";
-  }
-}
-
-// Opens one SO_REUSEPORT socket per worker on `address`, or throws StartupError.
-std::vector<ListenSocket> open_group(const SocketAddress& address, unsigned workers) {
-  try {
-    return open_listen_group(address, workers);
-  } catch (const std::system_error& e) {
-    throw StartupError("cannot listen on " + address.to_string() + ": " + e.what() + "; " +
-                       listen_hint(e.code().value()));
-  }
-}
 
 int poll_ms(std::chrono::steady_clock::duration timeout) {
   if (timeout <= std::chrono::steady_clock::duration::zero()) return 0;
@@ -83,39 +53,7 @@ std::string utc_now_iso8601() {
   return text;
 }
 
-// Raises the soft fd limit to the hard one: the hard limit is what the administrator (or
-// LimitNOFILE=) granted; the soft default of 1024 is a historical accident of select().
-void raise_fd_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-  rlim_t before = limit.rlim_cur;
-  limit.rlim_cur = limit.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    spdlog::debug("raised the open-file limit from {} to {}", before, limit.rlim_max);
-  }
-}
-
 }  // namespace
-
-void Supervisor::clamp_to_fd_limit(Config& config) const {
-  LimitsConfig& limits = config.limits;
-  // Every connection is one fd; keep room for the listeners, each worker's epoll and eventfd,
-  // and the odd file (journal socket, /proc reads).
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    std::size_t workers =
-        std::max<std::size_t>(workers_.size() + retiring_.size(), config.workers.resolve());
-    std::size_t reserve = 64 + workers * (4 + config.listen.size());
-    std::size_t usable = limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1;
-    if (limits.max_connections > usable) {
-      spdlog::warn(
-          "limits.max_connections {} is more than the open-file limit {} allows; using {} "
-          "(raise LimitNOFILE to allow more)",
-          limits.max_connections, limit.rlim_cur, usable);
-      limits.max_connections = static_cast<std::uint32_t>(usable);
-    }
-  }
-}
 
 void Supervisor::apply_admission_limits(const LimitsConfig& limits) {
   Admission::Limits admission;
@@ -148,7 +86,7 @@ int Supervisor::run(SignalSet& signals) {
 void Supervisor::start() {
   unsigned count = config_.workers.resolve();
   raise_fd_limit();
-  clamp_to_fd_limit(config_);
+  clamp_to_fd_limit(config_, 0);
   apply_admission_limits(config_.limits);
   WorkerSettings settings{config_.limits};
   for (unsigned i = 0; i < count; ++i) workers_.push_back(WorkerSlot{make_worker(settings)});
@@ -157,8 +95,8 @@ void Supervisor::start() {
   } else {
     // Every socket is open before any worker starts: a bad address fails here, before READY=1.
     std::vector<std::vector<ListenSocket>> groups;
-    for (const SocketAddress& address : config_.listen) {
-      groups.push_back(open_group(address, count));
+    for (const ListenerConfig& listener : config_.listen) {
+      groups.push_back(ListenerRegistry::open(listener, count));
     }
     for (std::size_t i = 0; i < groups.size(); ++i) {
       hand_out(config_.listen[i], std::move(groups[i]));
@@ -192,7 +130,7 @@ void Supervisor::start() {
 // worker gets its own duplicate of each; `listen:` in the file is not used.
 void Supervisor::adopt_inherited_listeners() {
   constexpr int kFirstPassedFd = 3;  // SD_LISTEN_FDS_START
-  std::vector<SocketAddress> addresses;
+  std::vector<ListenerConfig> listeners;
   for (unsigned i = 0; i < inherited_listeners_; ++i) {
     ListenSocket socket = [&] {
       try {
@@ -203,15 +141,14 @@ void Supervisor::adopt_inherited_listeners() {
     }();
     std::vector<ListenSocket> copies;
     for (std::size_t w = 0; w < workers_.size(); ++w) copies.push_back(socket.duplicate());
-    addresses.push_back(socket.address());
     spdlog::info("socket activation: serving {} passed by systemd", socket.address().to_string());
-    SocketAddress address = socket.address();
-    hand_out(address, std::move(copies), std::move(socket));
+    listeners.push_back(ListenerConfig::tcp(socket.address()));
+    hand_out(listeners.back(), std::move(copies), std::move(socket));
   }
-  if (addresses != config_.listen) {
+  if (listeners != config_.listen) {
     spdlog::info("socket activation: 'listen:' in the configuration is not used");
   }
-  config_.listen = addresses;
+  config_.listen = listeners;
 }
 
 void Supervisor::open_control_socket() {
@@ -228,78 +165,20 @@ void Supervisor::open_control_socket() {
   }
 }
 
-std::unique_ptr<MetricsServer> Supervisor::open_metrics(const MetricsConfig& metrics) const {
-  try {
-    return std::make_unique<MetricsServer>(metrics.listen, metrics_);
-  } catch (const std::system_error& e) {
-    std::string hint = e.code().value() == EADDRINUSE
-                           ? "another process is using this address; choose another port"
-                           : "check the address";
-    throw StartupError("cannot serve metrics on " + metrics.listen.to_string() + ": " + e.what() +
-                       "; " + hint + " in 'metrics.listen'");
-  }
-}
-
-void Supervisor::use_metrics_server(std::unique_ptr<MetricsServer> server) {
-  metrics_server_ = std::move(server);
-  if (!metrics_server_) return;
-  const SocketAddress& address = metrics_server_->address();
-  if (address.is_wildcard()) {
-    spdlog::warn(
-        "serving metrics on {}, a wildcard address: anyone who can reach this host can read "
-        "them; use a loopback address in 'metrics.listen' unless that is intended",
-        address.to_string());
-  }
-  spdlog::info("serving metrics on http://{}/metrics", address.to_string());
-}
-
-void Supervisor::publish_metrics_facts() {
-  DaemonFacts facts;
-  facts.generation = generation_;
-  facts.config_loaded = config_loaded_;
-  facts.started = started_wall_;
-  facts.last_reload = last_reload_attempt_;
-  facts.last_reload_ok = last_reload_result_ != "failed";
-  facts.reloads_ok = reloads_ok_;
-  facts.reloads_failed = reloads_failed_;
-  facts.listeners = listeners_.size();
-  facts.workers = workers_.size();
-  facts.max_connections = config_.limits.max_connections;
-  metrics_->publish(facts);
-}
-
-void Supervisor::publish_metrics_workers() {
-  std::vector<MetricsCollector::WorkerView> views;
-  for (const auto* list : {&workers_, &retiring_}) {
-    for (const WorkerSlot& slot : *list) {
-      views.push_back({slot.worker->index(), &slot.worker->status(), slot.responsive});
-    }
-  }
-  metrics_->set_workers(std::move(views));
-}
-
 std::unique_ptr<Worker> Supervisor::make_worker(const WorkerSettings& settings) {
   return std::make_unique<Worker>(next_worker_index_++, settings, admission_, wakeup_);
 }
 
-std::vector<Supervisor::Posted> Supervisor::hand_out(const SocketAddress& configured,
+std::vector<Supervisor::Posted> Supervisor::hand_out(const ListenerConfig& configured,
                                                      std::vector<ListenSocket> sockets,
                                                      std::optional<ListenSocket> inherited) {
-  listeners_.push_back(ListenerGroup{next_listener_id_++, configured, sockets.front().address(),
-                                     std::move(inherited)});
-  const ListenerGroup& group = listeners_.back();
-  if (group.bound.is_wildcard()) {
-    spdlog::warn(
-        "listening on {}, a wildcard address: anyone who can reach this host can use echod; "
-        "list specific addresses in 'listen:' unless that is intended",
-        group.bound.to_string());
-  } else {
-    spdlog::info("listening on {} ({} socket(s))", group.bound.to_string(), sockets.size());
-  }
+  const std::uint32_t id =
+      listeners_.add(configured, sockets.front().address(), sockets.size(), std::move(inherited))
+          .id;
   std::vector<Posted> posted;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& worker = *workers_[i].worker;
-    posted.push_back({&worker, worker.post(AddListener{group.id, std::move(sockets[i])})});
+    posted.push_back({&worker, worker.post(AddListener{id, std::move(sockets[i])})});
   }
   return posted;
 }
@@ -370,7 +249,7 @@ ReloadOutcome Supervisor::reload() {
   }
   Config next = std::move(*result.config);
   if (inherited_listeners_ > 0) next.listen = config_.listen;  // systemd owns the sockets
-  clamp_to_fd_limit(next);
+  clamp_to_fd_limit(next, workers_.size() + retiring_.size());
   ConfigChanges changes = diff_configs(config_, next);
   const auto current = static_cast<unsigned>(workers_.size());
   const unsigned target = next.workers.resolve();
@@ -405,8 +284,8 @@ ReloadOutcome Supervisor::reload() {
     if (target > current) {
       prepare_growth(target, changes.removed_listeners, WorkerSettings{next.limits}, growth);
     }
-    for (const SocketAddress& address : changes.added_listeners) {
-      opened.push_back(open_group(address, target));
+    for (const ListenerConfig& listener : changes.added_listeners) {
+      opened.push_back(ListenerRegistry::open(listener, target));
     }
   } catch (const StartupError& e) {
     abandon_growth(growth);
@@ -429,14 +308,10 @@ ReloadOutcome Supervisor::reload() {
   for (std::size_t i = 0; i < opened.size(); ++i) {
     track(hand_out(changes.added_listeners[i], std::move(opened[i])));
   }
-  for (const SocketAddress& address : changes.removed_listeners) {
-    auto it = std::find_if(listeners_.begin(), listeners_.end(),
-                           [&](const ListenerGroup& g) { return g.configured == address; });
-    if (it == listeners_.end()) continue;
-    std::uint32_t id = it->id;
-    spdlog::info("closing listener {} once its queue is empty", it->bound.to_string());
-    listeners_.erase(it);
-    track(post_all([id] { return RemoveListener{id}; }));
+  for (const ListenerConfig& listener : changes.removed_listeners) {
+    if (auto id = listeners_.remove(listener)) {
+      track(post_all([id = *id] { return RemoveListener{id}; }));
+    }
   }
   if (changes.metrics) {
     if (!metrics_server) spdlog::info("metrics endpoint stopped");
@@ -467,53 +342,6 @@ ReloadOutcome Supervisor::reload() {
   last_status_ = status_text();
   notifier_.ready(last_status_);
   return ReloadOutcome{true, generation_, described};
-}
-
-void Supervisor::answer_control_request() {
-  auto request = control_->accept_request();
-  if (!request) return;
-  if (request->command == "status") {
-    ControlSocket::reply(*request, to_json(daemon_status()));
-  } else if (request->command == "reload") {
-    ControlSocket::reply(*request, to_json(reload()));
-  } else if (build_info::kTestHooks && request->command.starts_with("test-")) {
-    ControlSocket::reply(*request, answer_test_hook(request->command));
-  } else {
-    ControlSocket::reply(*request, "{\"error\": \"unknown command\"}\n");
-  }
-}
-
-DaemonStatus Supervisor::daemon_status() const {
-  DaemonStatus status;
-  status.version = build_info::kVersion;
-  status.commit = build_info::kCommit;
-  status.pid = ::getpid();
-  status.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  status.config_file = command_line_.config_path;
-  status.generation = generation_;
-  status.last_reload_result = last_reload_result_;
-  status.last_reload_time = last_reload_time_;
-  status.last_reload_errors = last_reload_errors_;
-  for (const ListenerGroup& group : listeners_) status.listeners.push_back(group.bound.to_string());
-  for (const Worker* worker : all_workers()) {
-    const WorkerStatus& w = worker->status();
-    status.workers.push_back({worker->index(), w.connections.load(), w.accepted_total.load(),
-                              w.closed_total.load(), w.bytes_received.load(), w.bytes_sent.load()});
-  }
-  WorkerTotals totals = this->totals();
-  status.rejected = totals.rejected();
-  for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
-    if (std::uint64_t count = totals.rejected_by_reason[i]; count > 0) {
-      status.rejected_by_reason[std::string(kRejectReasonLabels[i])] = count;
-    }
-  }
-  for (std::size_t i = 1; i < kCloseReasonCount; ++i) {
-    if (std::uint64_t count = totals.closed_by_reason[i]; count > 0) {
-      status.closed_by_reason[std::string(kCloseReasonLabels[i])] = count;
-    }
-  }
-  if (metrics_server_) status.metrics = metrics_server_->address().to_string();
-  return status;
 }
 
 void Supervisor::stop(SignalSet& signals) {
@@ -562,69 +390,6 @@ void Supervisor::stop(SignalSet& signals) {
             fmt::format("stopped after serving {} connection(s)", accepted));
 }
 
-void Supervisor::on_tick() {
-  bool alive = check_liveness();
-  if (watchdog_interval_.count() > 0 && alive) notifier_.watchdog();
-  std::string status = status_text();
-  if (status != last_status_) {
-    last_status_ = status;
-    notifier_.status(status);
-  }
-}
-
-// Every tick, watchdog or not: the scrape is answered by the HTTP server's threads and the
-// worker's counters read fine while it is stuck, so this is the only way a stuck worker shows.
-// With the watchdog, no heartbeat is older than a tick (a quarter of the period), so a wedged
-// worker stops WATCHDOG=1 well within half.
-bool Supervisor::check_liveness() {
-  const bool watchdog = watchdog_interval_.count() > 0;
-  const auto now = Clock::now();
-  bool alive = true;
-  for (auto* list : {&workers_, &retiring_}) {
-    for (WorkerSlot& slot : *list) {
-      const WorkerStatus& status = slot.worker->status();
-      if (status.finished.load()) continue;
-      const bool answered = status.processed_commands.load() >= slot.ping;
-      const auto silent_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - slot.pinged).count();
-      const unsigned index = slot.worker->index();
-      if (!answered) {
-        alive = false;
-        std::uint64_t suppressed = 0;  // ticks: not worth reporting
-        if (watchdog) {
-          // systemd restarts echod within the period: every tick until then.
-          spdlog::warn("worker {} has not answered for {} ms; withholding the watchdog ping", index,
-                       silent_ms);
-        } else if (slot.silence_log.allow(now, suppressed)) {
-          // Once when it stops answering, then once a minute while it does not.
-          spdlog::warn("worker {} has not answered for {} ms", index, silent_ms);
-        }
-      } else {
-        if (!slot.responsive) {
-          spdlog::info("worker {} answers again (its last ping waited up to {} ms)", index,
-                       silent_ms);
-          slot.silence_log = LogLimiter(kSilenceLogInterval);
-        }
-        // A wedged worker gets no new pings piling up in its queue.
-        slot.ping = slot.worker->post(Ping{});
-        slot.pinged = now;
-      }
-      if (answered != slot.responsive) {
-        slot.responsive = answered;
-        metrics_->set_responsive(status, answered);
-      }
-    }
-  }
-  return alive;
-}
-
-Supervisor::Clock::duration Supervisor::tick_interval() const {
-  if (watchdog_interval_.count() > 0) {
-    return std::min<Clock::duration>(watchdog_interval_ / 4, kStatusInterval);
-  }
-  return kStatusInterval;
-}
-
 bool Supervisor::any_worker_failed() const {
   auto workers = all_workers();
   return std::any_of(workers.begin(), workers.end(),
@@ -668,32 +433,6 @@ bool Supervisor::wait_for(const std::function<bool()>& condition, Clock::duratio
       throw std::system_error(errno, std::generic_category(), "poll");
     }
   }
-}
-
-std::uint64_t Supervisor::live_connections() const {
-  std::uint64_t total = 0;
-  for (const Worker* worker : all_workers()) total += worker->status().connections.load();
-  return total;
-}
-
-WorkerTotals Supervisor::totals() const {
-  WorkerTotals totals = retired_totals_;
-  for (const Worker* worker : all_workers()) totals.add(worker->status());
-  return totals;
-}
-
-std::string Supervisor::status_text() const {
-  std::string addresses;
-  for (const ListenerGroup& group : listeners_) {
-    addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
-  }
-  if (addresses.empty()) addresses = "no address";
-  WorkerTotals totals = this->totals();
-  // Kept to one line for `systemctl status`; `echod --status` has the rest.
-  return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
-         " workers; " + std::to_string(live_connections()) + " connections (" +
-         std::to_string(totals.accepted) + " accepted, " + std::to_string(totals.rejected()) +
-         " refused); generation " + std::to_string(generation_);
 }
 
 }  // namespace echod

@@ -5,7 +5,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <vector>
 
 #include "cli/command_line.hpp"
@@ -17,29 +16,25 @@
 #include "metrics/metrics_collector.hpp"
 #include "metrics/metrics_server.hpp"
 #include "supervisor/environment.hpp"
+#include "supervisor/listener_registry.hpp"
 #include "supervisor/signal_set.hpp"
+#include "supervisor/startup_error.hpp"
 #include "supervisor/systemd_notifier.hpp"
 #include "worker/worker.hpp"
 
 namespace echod {
-
-// The daemon could not start (before READY=1). what() is the operator-facing message: what
-// failed, the errno text, and what to do about it.
-class StartupError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // The main thread: starts the workers, then waits on the signalfd, the workers' wakeups and the
 // watchdog/status timer, and runs the reload and stop sequences. It is the only thread that
 // talks to systemd, reads configuration or changes what the workers do (through their
 // command queues).
 //
-// Listener groups and worker order: every listen address is one SO_REUSEPORT group with one
-// socket per serving worker, and serving worker i always owns the socket at index i of every
-// group (the kernel's order: see ListenSocket::steer_to_first). Groups are filled in worker
-// order, new workers are appended, and only the last workers retire; while retiring sockets
-// are still open no socket joins (a growth waits for them), so the invariant holds.
+// Listener groups and worker order: every listener is one group in the ListenerRegistry, an
+// SO_REUSEPORT group with one socket per serving worker, and serving worker i always owns the
+// socket at index i of every group (the kernel's order: see ListenSocket::steer_to_first). Groups
+// are filled in worker order, new workers are appended, and only the last workers retire; while
+// retiring sockets are still open no socket joins (a growth waits for them), so the invariant
+// holds.
 class Supervisor {
  public:
   Supervisor(CommandLine command_line, Config config, const SystemdEnvironment& systemd);
@@ -56,14 +51,6 @@ class Supervisor {
 
   // Without the watchdog, how often a worker that does not answer is logged again.
   static constexpr auto kSilenceLogInterval = std::chrono::minutes(1);
-
-  struct ListenerGroup {
-    std::uint32_t id = 0;
-    SocketAddress configured;  // as written in the configuration (port may be 0)
-    SocketAddress bound;       // with the port the kernel gave
-    // Socket activation: a handle on the socket systemd passed, for workers started later.
-    std::optional<ListenSocket> inherited;
-  };
 
   struct WorkerSlot {
     std::unique_ptr<Worker> worker;
@@ -89,36 +76,54 @@ class Supervisor {
     bool steered = false;  // the first worker steers new connections away from their sockets
   };
 
+  // Lifecycle, reload and the helpers they share (supervisor.cpp).
   void start();
   void open_control_socket();
+  void adopt_inherited_listeners();
+  std::unique_ptr<Worker> make_worker(const WorkerSettings& settings);
+  // Registers a listener whose sockets (one per serving worker) are open, and gives each
+  // worker its socket.
+  std::vector<Posted> hand_out(const ListenerConfig& configured, std::vector<ListenSocket> sockets,
+                               std::optional<ListenSocket> inherited = std::nullopt);
+  void serve(SignalSet& signals);
+  ReloadOutcome reload();
+  void stop(SignalSet& signals);
+  [[nodiscard]] bool any_worker_failed() const;
+  // Every worker thread still running: serving, then retiring.
+  [[nodiscard]] std::vector<Worker*> all_workers() const;
+  // Posts a command to every worker (serving and retiring).
+  std::vector<Posted> post_all(const std::function<WorkerCommand()>& make);
+  // Waits (on worker wakeups only) until every worker processed the given commands.
+  bool wait_processed(const std::vector<Posted>& posted, Clock::duration timeout);
+  bool wait_for(const std::function<bool()>& condition, Clock::duration timeout);
+  void apply_admission_limits(const LimitsConfig& limits);
+
+  // The tick (liveness.cpp).
+  void on_tick();
+  // Checks that every worker answered the Ping posted one tick ago, posts the next one to those
+  // that did, logs and publishes the changes. True when every worker answered.
+  bool check_liveness();
+  [[nodiscard]] Clock::duration tick_interval() const;
+
+  // Status and metrics (status_publishing.cpp).
   // Opens the metrics endpoint, or throws StartupError naming the address.
   [[nodiscard]] std::unique_ptr<MetricsServer> open_metrics(const MetricsConfig& metrics) const;
   void use_metrics_server(std::unique_ptr<MetricsServer> server);
   void publish_metrics_facts();
   // Tells the metrics which workers to read: every worker, serving or retiring.
   void publish_metrics_workers();
-  void adopt_inherited_listeners();
-  std::unique_ptr<Worker> make_worker(const WorkerSettings& settings);
-  // Registers a listen address whose sockets (one per serving worker) are open, and gives each
-  // worker its socket.
-  std::vector<Posted> hand_out(const SocketAddress& configured, std::vector<ListenSocket> sockets,
-                               std::optional<ListenSocket> inherited = std::nullopt);
-  void serve(SignalSet& signals);
-  ReloadOutcome reload();
   void answer_control_request();
   [[nodiscard]] DaemonStatus daemon_status() const;
-  void stop(SignalSet& signals);
-  void on_tick();
-  // Checks that every worker answered the Ping posted one tick ago, posts the next one to those
-  // that did, logs and publishes the changes. True when every worker answered.
-  bool check_liveness();
-  [[nodiscard]] bool any_worker_failed() const;
+  [[nodiscard]] std::string status_text() const;
+  [[nodiscard]] std::uint64_t live_connections() const;
+  // The counters of every worker there has been: the running ones and those that have left.
+  [[nodiscard]] WorkerTotals totals() const;
 
   // Worker count changes (resize.cpp).
   // Waits for retiring listeners to close, steers new connections to the serving sockets, and
-  // makes the new workers (not started) with their sockets (none for the `removed` addresses).
+  // makes the new workers (not started) with their sockets (none for the `removed` listeners).
   // Throws StartupError; abandon_growth() then undoes what was done.
-  void prepare_growth(unsigned target, const std::vector<SocketAddress>& removed,
+  void prepare_growth(unsigned target, const std::vector<ListenerConfig>& removed,
                       const WorkerSettings& settings, Growth& growth);
   // Undoes prepare_growth() when the reload is rejected later.
   void abandon_growth(Growth& growth);
@@ -130,25 +135,10 @@ class Supervisor {
   // Joins the retired workers that have finished; stops the ones past their deadline.
   void reap_retired();
   void log_tcp_migrate_req() const;
-  // Test builds only: "test-wedge <worker position> <milliseconds>" blocks that worker,
-  // "test-unwedge <worker position>" ends the block early.
-  std::string answer_test_hook(const std::string& command);
 
-  // Every worker thread still running: serving, then retiring.
-  [[nodiscard]] std::vector<Worker*> all_workers() const;
-  // Posts a command to every worker (serving and retiring).
-  std::vector<Posted> post_all(const std::function<WorkerCommand()>& make);
-  // Waits (on worker wakeups only) until every worker processed the given commands.
-  bool wait_processed(const std::vector<Posted>& posted, Clock::duration timeout);
-  bool wait_for(const std::function<bool()>& condition, Clock::duration timeout);
-  [[nodiscard]] std::string status_text() const;
-  [[nodiscard]] std::uint64_t live_connections() const;
-  // The counters of every worker there has been: the running ones and those that have left.
-  [[nodiscard]] WorkerTotals totals() const;
-  [[nodiscard]] Clock::duration tick_interval() const;
-  // Lowers limits.max_connections to what the open-file limit allows (with a warning).
-  void clamp_to_fd_limit(Config& config) const;
-  void apply_admission_limits(const LimitsConfig& limits);
+  // Test builds only (test_hooks.cpp): "test-wedge <worker position> <milliseconds>" blocks
+  // that worker, "test-unwedge <worker position>" ends the block early.
+  std::string answer_test_hook(const std::string& command);
 
   CommandLine command_line_;
   Config config_;
@@ -158,14 +148,12 @@ class Supervisor {
   Admission admission_;  // shared by the workers; declared first so that it outlives them
   std::vector<WorkerSlot> workers_;   // serving, in socket order (see above)
   std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`
-  WorkerTotals retired_totals_;       // the counts of the workers that have left
   unsigned next_worker_index_ = 0;
   // Declared after workers_ and retiring_: the endpoint reads their counters, so it must stop
   // first.
   std::shared_ptr<MetricsCollector> metrics_ = std::make_shared<MetricsCollector>();
   std::unique_ptr<MetricsServer> metrics_server_;
-  std::vector<ListenerGroup> listeners_;
-  std::uint32_t next_listener_id_ = 1;
+  ListenerRegistry listeners_;
   unsigned inherited_listeners_ = 0;  // socket activation: the fds systemd passed
   std::uint64_t generation_ = 1;
   std::string status_prefix_;  // e.g. after a failed reload

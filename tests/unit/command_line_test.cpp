@@ -19,6 +19,7 @@ using ::testing::HasSubstr;
 constexpr const char* kDefaultPath = "/etc/echod.yaml";
 
 SocketAddress address(std::string_view text) { return SocketAddress::parse(text).address.value(); }
+ListenerConfig tcp(std::string_view text) { return ListenerConfig::tcp(address(text)); }
 
 // argv as the kernel passes it: the program name first.
 CommandLineResult parse(std::initializer_list<const char*> args) {
@@ -81,8 +82,8 @@ TEST(CommandLineTest, ConfigNeedsANonEmptyPath) {
 TEST(CommandLineTest, ListenIsRepeatableAndKeepsOrder) {
   CommandLine command_line =
       parse_ok({"--listen", "127.0.0.1:7007", "-l", "[::1]:7007", "--listen=localhost:8", "-l*:9"});
-  EXPECT_THAT(command_line.listen, ElementsAre(address("127.0.0.1:7007"), address("[::1]:7007"),
-                                               address("127.0.0.1:8"), address("0.0.0.0:9")));
+  EXPECT_THAT(command_line.listen, ElementsAre(tcp("127.0.0.1:7007"), tcp("[::1]:7007"),
+                                               tcp("127.0.0.1:8"), tcp("0.0.0.0:9")));
 }
 
 TEST(CommandLineTest, ListenErrorsNameTheOptionAndTheValue) {
@@ -149,7 +150,7 @@ TEST(CommandLineTest, CheckConfigKeepsTheOverrides) {
       parse_ok({"-t", "-c", "/x.yaml", "-l", "[::1]:9", "-w", "3", "--log-level", "error"});
   EXPECT_EQ(command_line.action, CommandLine::Action::kCheckConfig);
   EXPECT_EQ(command_line.config_path, "/x.yaml");
-  EXPECT_THAT(command_line.listen, ElementsAre(address("[::1]:9")));
+  EXPECT_THAT(command_line.listen, ElementsAre(tcp("[::1]:9")));
   EXPECT_EQ(command_line.workers->count, 3U);
   EXPECT_EQ(command_line.log_level, LogLevel::kError);
 }
@@ -189,9 +190,9 @@ TEST(ApplyOverridesTest, NothingGivenChangesNothing) {
 
 TEST(ApplyOverridesTest, ListenReplacesTheWholeList) {
   Config config;
-  config.listen = {address("10.0.0.1:7"), address("10.0.0.2:7"), address("10.0.0.3:7")};
+  config.listen = {tcp("10.0.0.1:7"), tcp("10.0.0.2:7"), tcp("10.0.0.3:7")};
   apply_overrides(parse_ok({"-l", "127.0.0.1:7007"}), config);
-  EXPECT_THAT(config.listen, ElementsAre(address("127.0.0.1:7007")));
+  EXPECT_THAT(config.listen, ElementsAre(tcp("127.0.0.1:7007")));
 }
 
 TEST(ApplyOverridesTest, WorkersAndLogLevelReplaceTheirSettingOnly) {

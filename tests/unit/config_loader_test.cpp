@@ -27,6 +27,7 @@ const std::string kFixtures = std::string(ECHOD_TEST_FIXTURES) + "/config/";
 
 SocketAddress address(std::string_view text) { return SocketAddress::parse(text).address.value(); }
 Cidr network(std::string_view text) { return Cidr::parse(text).cidr.value(); }
+ListenerConfig tcp(std::string_view text) { return ListenerConfig::tcp(address(text)); }
 
 std::vector<std::string> lines_of(const ConfigLoadResult& result) {
   std::vector<std::string> lines;
@@ -66,8 +67,8 @@ std::vector<std::string> errors_of(std::string_view text) {
 
 TEST(ConfigLoaderTest, FullFixtureSetsEverySetting) {
   Config config = load_fixture("full.yaml");
-  EXPECT_THAT(config.listen, ElementsAre(address("0.0.0.0:7007"), address("[::]:7007"),
-                                         address("127.0.0.1:7008")));
+  EXPECT_THAT(config.listen,
+              ElementsAre(tcp("0.0.0.0:7007"), tcp("[::]:7007"), tcp("127.0.0.1:7008")));
   EXPECT_FALSE(config.workers.automatic);
   EXPECT_EQ(config.workers.count, 4U);
   EXPECT_EQ(config.log.level, LogLevel::kDebug);
@@ -649,7 +650,7 @@ TEST(FormatConfigTest, DefaultsAsYaml) {
 
 TEST(FormatConfigTest, RoundTrips) {
   Config odd;
-  odd.listen = {address("[fe80::1]:0"), address("192.0.2.1:65535")};
+  odd.listen = {tcp("[fe80::1]:0"), tcp("192.0.2.1:65535")};
   odd.workers = WorkerCount{false, 256};
   odd.log = {LogLevel::kOff, LogTarget::kJournal};
   odd.limits.io_buffer = 1025;
