@@ -128,10 +128,14 @@ SocketAddress SocketAddress::local_of(int fd) {
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&result.storage_), &result.length_) != 0) {
     throw_errno("getsockname");
   }
+  if (result.length_ > sizeof(result.storage_)) {  // not an IPv4 or IPv6 socket
+    throw std::system_error(std::make_error_code(std::errc::address_family_not_supported),
+                            "getsockname");
+  }
   return result;
 }
 
-int SocketAddress::family() const { return storage_.ss_family; }
+int SocketAddress::family() const { return data()->sa_family; }
 
 std::uint16_t SocketAddress::port() const {
   if (family() == AF_INET6)
