@@ -103,7 +103,7 @@ po::options_description bench_description() {
   add("threads", po::value<std::int64_t>()->value_name("N")->default_value(1),
       "threads, each with its own epoll and share of the connections");
   add("size,s", po::value<std::string>()->value_name("BYTES")->default_value("512"),
-      "message size in bytes (suffixes K, M: binary multiples)");
+      "message size in bytes (suffixes K, M: binary multiples; --udp: default 64)");
   add("pipeline,d", po::value<std::int64_t>()->value_name("DEPTH")->default_value(1),
       "messages in flight per connection (1: ping-pong)");
   add("duration", po::value<double>()->value_name("SECONDS"), "seconds to measure (default 10)");
@@ -118,7 +118,8 @@ po::options_description bench_description() {
   add("connect-concurrency", po::value<std::int64_t>()->value_name("N")->default_value(256),
       "pending connects allowed per thread");
   add("timeout", po::value<double>()->value_name("SECONDS")->default_value(10.0),
-      "seconds without progress before a connect or an echo counts as failed");
+      "seconds without progress before a connect or an echo counts as failed (--udp: 1, "
+      "per datagram)");
   add("seed", po::value<std::uint64_t>()->value_name("N"),
       "seed for the byte streams (default: random)");
   add("json", "print the summary as one JSON object");
