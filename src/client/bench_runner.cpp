@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "client/bench_worker.hpp"
+#include "client/blocked_signals.hpp"
 #include "sys/system_error.hpp"
 
 namespace echod::client {
@@ -38,33 +39,6 @@ void ensure_fd_limit(std::uint64_t needed) {
   limit.rlim_cur = limit.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) throw_errno("setrlimit(RLIMIT_NOFILE)");
 }
-
-// Blocks SIGINT and SIGTERM while it lives, so that worker threads inherit the mask and the
-// runner alone takes them, with sigtimedwait().
-class BlockedSignals {
- public:
-  BlockedSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    ::pthread_sigmask(SIG_BLOCK, &set_, &old_);
-  }
-  ~BlockedSignals() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  BlockedSignals(const BlockedSignals&) = delete;
-  BlockedSignals& operator=(const BlockedSignals&) = delete;
-
-  // Waits up to `timeout` for one of the signals; true when one came.
-  bool wait(std::chrono::milliseconds timeout) {
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-    ts.tv_nsec = static_cast<long>((timeout.count() % 1000) * 1'000'000);
-    return ::sigtimedwait(&set_, nullptr, &ts) > 0;
-  }
-
- private:
-  sigset_t set_{};
-  sigset_t old_{};
-};
 
 void print_live_line(std::ostream& out, double elapsed_s, double interval_s,
                      const LiveStats::Snapshot& delta, std::uint64_t total_errors,

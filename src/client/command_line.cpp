@@ -84,6 +84,7 @@ po::options_description stream_description() {
   add("help,h", "print this help and exit");
   add("timeout,t", po::value<double>()->value_name("SECONDS")->default_value(10.0),
       "seconds to wait for an echo that is due before giving up");
+  add("udp,u", "UDP: each input line is one datagram");
   add("host", po::value<std::string>()->value_name("HOST"), "server address");
   add("port", po::value<std::string>()->value_name("PORT"), "server port");
   return options;
@@ -102,7 +103,7 @@ po::options_description bench_description() {
   add("threads", po::value<std::int64_t>()->value_name("N")->default_value(1),
       "threads, each with its own epoll and share of the connections");
   add("size,s", po::value<std::string>()->value_name("BYTES")->default_value("512"),
-      "message size in bytes (suffixes K, M: binary multiples)");
+      "message size in bytes (suffixes K, M: binary multiples; --udp: default 64)");
   add("pipeline,d", po::value<std::int64_t>()->value_name("DEPTH")->default_value(1),
       "messages in flight per connection (1: ping-pong)");
   add("duration", po::value<double>()->value_name("SECONDS"), "seconds to measure (default 10)");
@@ -117,11 +118,17 @@ po::options_description bench_description() {
   add("connect-concurrency", po::value<std::int64_t>()->value_name("N")->default_value(256),
       "pending connects allowed per thread");
   add("timeout", po::value<double>()->value_name("SECONDS")->default_value(10.0),
-      "seconds without progress before a connect or an echo counts as failed");
+      "seconds without progress before a connect or an echo counts as failed (--udp: 1, "
+      "per datagram)");
   add("seed", po::value<std::uint64_t>()->value_name("N"),
       "seed for the byte streams (default: random)");
   add("json", "print the summary as one JSON object");
   add("quiet,q", "no live progress line");
+  add("udp,u", "UDP echo: datagrams on --flows sockets instead of TCP connections");
+  add("flows,f", po::value<std::int64_t>()->value_name("N"),
+      "--udp: sockets (source ports), each its own flow (default 8)");
+  add("rate,r", po::value<double>()->value_name("N"),
+      "--udp: send N datagrams/s in total, open-loop (default: ping-pong, one in flight per flow)");
   return options;
 }
 
@@ -137,7 +144,10 @@ std::string help_text() {
           "other than localhost are not resolved. The port defaults to 7.\n\n"
           "Options:\n"
           "  -h [ --help ]            print this help and exit\n"
-          "  -t [ --timeout ] SECONDS seconds to wait for an echo that is due (default 10)\n\n"
+          "  -t [ --timeout ] SECONDS seconds to wait for an echo that is due (default 10;\n"
+          "                           with --udp 1, per datagram)\n"
+          "  -u [ --udp ]             UDP: each input line is one datagram, sent when the\n"
+          "                           previous one has come back\n\n"
        << bench_description()
        << "\nExit status: 0 success, 1 echo or verification error, 2 connection or system\n"
           "error, 64 usage error.\n";
@@ -164,8 +174,42 @@ StreamOptions parse_stream(std::span<const char* const> args) {
   auto vm = parse(stream_description(), positional, args);
   StreamOptions options;
   options.server = server_address(vm);
-  options.timeout = seconds_option(vm, "timeout", false);
+  options.udp = vm.count("udp") > 0;
+  options.timeout = options.udp && vm["timeout"].defaulted() ? kDefaultUdpTimeout
+                                                             : seconds_option(vm, "timeout", false);
   return options;
+}
+
+// The checks and defaults of `bench --udp`, after the common ones.
+void apply_udp_bench(const po::variables_map& vm, BenchOptions& options) {
+  for (const char* tcp_only :
+       {"connections", "pipeline", "churn", "idle", "source-range", "connect-concurrency"}) {
+    if (vm.count(tcp_only) && !vm[tcp_only].defaulted()) {
+      throw UsageError(
+          std::string("--") + tcp_only + " applies to TCP only" +
+          (std::string_view(tcp_only) == "connections" ? " (with --udp: --flows)" : ""));
+    }
+  }
+  options.connections = 0;
+  if (vm.count("flows")) options.flows = integer_option<std::uint32_t>(vm, "flows", 1, 1024);
+  if (options.threads > options.flows) options.threads = options.flows;
+  if (vm["size"].defaulted()) options.size = 64;
+  const std::uint64_t max =
+      options.server.family() == AF_INET6 ? kMaxUdpPayloadIpv6 : kMaxUdpPayloadIpv4;
+  if (options.size < kMinUdpBenchSize || options.size > max) {
+    throw UsageError("--size with --udp must be between " + std::to_string(kMinUdpBenchSize) +
+                     " bytes (a datagram carries its flow and sequence number) and " +
+                     std::to_string(max) + " bytes (the largest UDP payload over " +
+                     (max == kMaxUdpPayloadIpv6 ? "IPv6)" : "IPv4)"));
+  }
+  if (vm.count("rate")) {
+    double rate = vm["rate"].as<double>();
+    if (!std::isfinite(rate) || rate <= 0 || rate > 1e8) {
+      throw UsageError("--rate must be a number of datagrams per second, > 0 and <= 1e8");
+    }
+    options.rate = rate;
+  }
+  if (vm["timeout"].defaulted()) options.timeout = kDefaultUdpTimeout;
 }
 
 BenchOptions parse_bench(std::span<const char* const> args, bool stdout_is_terminal) {
@@ -180,7 +224,9 @@ BenchOptions parse_bench(std::span<const char* const> args, bool stdout_is_termi
   if (vm.count("idle")) options.mode = BenchMode::kIdle;
   options.connections = integer_option<std::uint32_t>(vm, "connections", 1, 1'000'000);
   options.threads = integer_option<std::uint32_t>(vm, "threads", 1, 256);
-  if (options.threads > options.connections) options.threads = options.connections;
+  if (vm.count("udp") == 0 && options.threads > options.connections) {
+    options.threads = options.connections;
+  }
   options.size = parse_size(vm["size"].as<std::string>());
   if (options.size == 0 || options.size > (std::uint64_t{64} << 20)) {
     throw UsageError("--size must be between 1 byte and 64 MiB");
@@ -215,6 +261,13 @@ BenchOptions parse_bench(std::span<const char* const> args, bool stdout_is_termi
                      : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   options.json = vm.count("json") > 0;
   options.live = stdout_is_terminal && !options.json && vm.count("quiet") == 0;
+  options.udp = vm.count("udp") > 0;
+  if (options.udp) {
+    apply_udp_bench(vm, options);
+  } else if (vm.count("flows") || vm.count("rate")) {
+    throw UsageError(std::string("--") + (vm.count("flows") ? "flows" : "rate") +
+                     " applies with --udp only");
+  }
   return options;
 }
 

@@ -9,6 +9,8 @@
 #include "client/bench_runner.hpp"
 #include "client/command_line.hpp"
 #include "client/stream_session.hpp"
+#include "client/udp_bench.hpp"
+#include "client/udp_session.hpp"
 
 namespace {
 
@@ -27,13 +29,25 @@ int run(const HelpRequest& help) {
 }
 
 int run(const StreamOptions& options) {
-  auto outcome = echod::client::run_stream_session(options, STDIN_FILENO, STDOUT_FILENO,
-                                                   ::isatty(STDIN_FILENO) != 0);
+  auto outcome = options.udp
+                     ? echod::client::run_udp_stream_session(options, STDIN_FILENO, STDOUT_FILENO)
+                     : echod::client::run_stream_session(options, STDIN_FILENO, STDOUT_FILENO,
+                                                         ::isatty(STDIN_FILENO) != 0);
   if (!outcome.message.empty()) std::cerr << "echod-client: " << outcome.message << "\n";
   return outcome.exit_code;
 }
 
 int run(const BenchOptions& options) {
+  if (options.udp) {
+    auto result = echod::client::run_udp_bench(options, std::cout);
+    if (options.json) {
+      echod::client::write_udp_json(std::cout, options, result);
+    } else {
+      echod::client::write_udp_summary(std::cout, options, result);
+    }
+    std::cout.flush();
+    return result.errors.total() == 0 ? kExitOk : kExitEchoError;
+  }
   auto result = echod::client::run_bench(options, std::cout, std::cerr);
   if (options.json) {
     echod::client::write_json(std::cout, options, result);

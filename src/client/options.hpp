@@ -18,10 +18,20 @@ inline constexpr int kExitEchoError = 1;    // the echo was wrong, late, cut sho
 inline constexpr int kExitSystemError = 2;  // could not connect, or a local I/O or setup failure
 inline constexpr int kExitUsage = 64;       // EX_USAGE
 
+// The largest UDP payload over IPv4 and over IPv6 (65535 less the IP and UDP headers).
+inline constexpr std::uint64_t kMaxUdpPayloadIpv4 = 65507;
+inline constexpr std::uint64_t kMaxUdpPayloadIpv6 = 65527;
+// The smallest `bench --udp` datagram: two whole 8-byte words of its stream, so that one
+// corrupted byte still leaves a word that tells which flow and sequence number it was.
+inline constexpr std::uint64_t kMinUdpBenchSize = 16;
+// Default per-datagram timeout with --udp: a lost datagram is declared lost after this long.
+inline constexpr Nanoseconds kDefaultUdpTimeout = std::chrono::seconds(1);
+
 // `echod-client [HOST] [PORT]`: echo stdin through the server to stdout.
 struct StreamOptions {
   SocketAddress server;
   Nanoseconds timeout = std::chrono::seconds(10);  // longest wait for an echo while one is due
+  bool udp = false;  // each input line is one datagram, echoed before the next is sent
 };
 
 enum class BenchMode : std::uint8_t {
@@ -47,6 +57,11 @@ struct BenchOptions {
   std::uint64_t seed = 0;
   bool json = false;
   bool live = false;  // a progress line per second on stdout
+  // --udp: `flows` sockets (distinct source ports), each with one datagram in flight
+  // (ping-pong), or, with `rate`, datagrams sent open-loop at that total rate.
+  bool udp = false;
+  std::uint32_t flows = 8;
+  std::optional<double> rate;  // datagrams per second across all flows
 };
 
 struct HelpRequest {

@@ -222,3 +222,92 @@ TEST(ClientCommandLineTest, SizeSuffixes) {
 
 }  // namespace
 }  // namespace echod::client
+
+namespace echod::client {
+namespace {
+
+std::string udp_usage_error(std::vector<const char*> args) {
+  try {
+    parse_command_line(args, false);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ClientCommandLineUdpTest, StreamModeUdpHasAShortPerDatagramTimeout) {
+  auto command = parse_command_line(std::vector<const char*>{"--udp", "127.0.0.1", "7007"}, false);
+  auto& options = std::get<StreamOptions>(command);
+  EXPECT_TRUE(options.udp);
+  EXPECT_EQ(options.server.to_string(), "127.0.0.1:7007");
+  EXPECT_EQ(options.timeout, kDefaultUdpTimeout);
+  auto explicit_timeout = parse_command_line(std::vector<const char*>{"-u", "-t", "2.5"}, false);
+  EXPECT_EQ(std::get<StreamOptions>(explicit_timeout).timeout, std::chrono::milliseconds(2500));
+  EXPECT_FALSE(std::get<StreamOptions>(parse_command_line(std::vector<const char*>{}, false)).udp);
+}
+
+TEST(ClientCommandLineUdpTest, BenchUdpDefaults) {
+  auto command = parse_command_line(std::vector<const char*>{"bench", "--udp"}, false);
+  auto& options = std::get<BenchOptions>(command);
+  EXPECT_TRUE(options.udp);
+  EXPECT_EQ(options.flows, 8U);
+  EXPECT_EQ(options.size, 64U);
+  EXPECT_FALSE(options.rate);
+  EXPECT_EQ(options.timeout, kDefaultUdpTimeout);
+  EXPECT_EQ(options.threads, 1U);
+}
+
+TEST(ClientCommandLineUdpTest, BenchUdpOptions) {
+  auto command =
+      parse_command_line(std::vector<const char*>{"bench", "-u", "[::1]:7007", "--flows", "64",
+                                                  "--rate", "50000", "--size", "1400", "--threads",
+                                                  "100", "-n", "1000", "--timeout", "0.2"},
+                         false);
+  auto& options = std::get<BenchOptions>(command);
+  EXPECT_EQ(options.server.to_string(), "[::1]:7007");
+  EXPECT_EQ(options.flows, 64U);
+  EXPECT_EQ(options.rate, 50000.0);
+  EXPECT_EQ(options.size, 1400U);
+  EXPECT_EQ(options.threads, 64U) << "no more threads than flows";
+  EXPECT_EQ(options.messages, 1000U);
+  EXPECT_EQ(options.timeout, std::chrono::milliseconds(200));
+}
+
+TEST(ClientCommandLineUdpTest, DatagramSizesFollowTheAddressFamily) {
+  EXPECT_EQ(
+      std::get<BenchOptions>(
+          parse_command_line(std::vector<const char*>{"bench", "--udp", "-s", "65507"}, false))
+          .size,
+      65507U);
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "-s", "65508"}),
+            "--size with --udp must be between 16 bytes (a datagram carries its flow and sequence "
+            "number) and 65507 bytes (the largest UDP payload over IPv4)");
+  EXPECT_EQ(std::get<BenchOptions>(
+                parse_command_line(
+                    std::vector<const char*>{"bench", "--udp", "[::1]:7", "-s", "65527"}, false))
+                .size,
+            65527U);
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "[::1]:7", "-s", "65528"}),
+            "--size with --udp must be between 16 bytes (a datagram carries its flow and sequence "
+            "number) and 65527 bytes (the largest UDP payload over IPv6)");
+  EXPECT_NE(udp_usage_error({"bench", "--udp", "-s", "15"}), "(no error)");
+}
+
+TEST(ClientCommandLineUdpTest, TcpAndUdpOptionsDoNotMix) {
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "-c", "10"}),
+            "--connections applies to TCP only (with --udp: --flows)");
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "--pipeline", "4"}),
+            "--pipeline applies to TCP only");
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "--churn"}), "--churn applies to TCP only");
+  EXPECT_EQ(udp_usage_error({"bench", "--flows", "4"}), "--flows applies with --udp only");
+  EXPECT_EQ(udp_usage_error({"bench", "--rate", "100"}), "--rate applies with --udp only");
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "--rate", "0"}),
+            "--rate must be a number of datagrams per second, > 0 and <= 1e8");
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "--flows", "0"}),
+            "--flows must be between 1 and 1024");
+  EXPECT_EQ(udp_usage_error({"bench", "--udp", "--flows", "1025"}),
+            "--flows must be between 1 and 1024");
+}
+
+}  // namespace
+}  // namespace echod::client
