@@ -70,10 +70,10 @@ ReuseportSocket ReuseportSocket::adopt(UniqueFd fd, int type) {
                               ") is not " +
                               (stream ? "a listening stream socket" : "a datagram socket"));
   }
-  SocketAddress address = SocketAddress::local_of(fd_number);
-  if (address.family() != AF_INET && address.family() != AF_INET6) {
+  if (::sd_is_socket_inet(fd_number, AF_UNSPEC, type, stream ? 1 : -1, 0) <= 0) {
     throw_errno(EAFNOSUPPORT, "socket passed by systemd (fd " + std::to_string(fd_number) + ")");
   }
+  SocketAddress address = SocketAddress::local_of(fd_number);
   int flags = ::fcntl(fd_number, F_GETFL);
   if (flags < 0 || ::fcntl(fd_number, F_SETFL, flags | O_NONBLOCK) != 0 ||
       ::fcntl(fd_number, F_SETFD, FD_CLOEXEC) != 0) {

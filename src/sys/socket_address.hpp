@@ -48,9 +48,10 @@ class SocketAddress {
  private:
   // IPv4 or IPv6 only: 28 bytes instead of sockaddr_storage's 128, since every connection keeps
   // its client's address.
+  // The larger member first: `{}` zeroes the first member, so all 28 bytes start at zero.
   union Storage {
-    sockaddr_in v4;
     sockaddr_in6 v6;
+    sockaddr_in v4;
   };
   Storage storage_{};
   socklen_t length_ = 0;

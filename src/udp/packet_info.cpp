@@ -14,7 +14,13 @@ template <typename Fn>
 void for_each_control_message(const msghdr& message, Fn&& fn) {
   if (message.msg_control == nullptr || message.msg_controllen < sizeof(cmsghdr)) return;
   msghdr* header = mutable_header(message);
+  const auto* end = static_cast<const unsigned char*>(message.msg_control) + message.msg_controllen;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(header); cmsg != nullptr; cmsg = CMSG_NXTHDR(header, cmsg)) {
+    // A header whose data would run past the buffer ends the walk: the kernel never writes one,
+    // but CMSG_FIRSTHDR does not check the first header's length. (A cmsghdr is bytes inside
+    // msg_control, hence the cast.)
+    const auto* at = reinterpret_cast<const unsigned char*>(cmsg);  // NOLINT(*-reinterpret-cast)
+    if (cmsg->cmsg_len > static_cast<std::size_t>(end - at)) return;
     if (!fn(*cmsg)) return;
   }
 }

@@ -246,8 +246,10 @@ std::size_t RateTable::admit_global(std::size_t count, std::int64_t now_ns) {
   if (elapsed > 0) global_refilled_ns_ = now_ns;
   global_tokens_ =
       refill(global_tokens_, limits.datagrams_global, limits.datagram_burst_global, elapsed);
-  const auto whole = static_cast<std::size_t>(std::max(0.0, global_tokens_));
-  const std::size_t allowed = std::min(count, whole);
+  // Compared as doubles: a burst configured beyond what size_t holds must not overflow the cast.
+  const std::size_t allowed = global_tokens_ >= static_cast<double>(count)
+                                  ? count
+                                  : static_cast<std::size_t>(std::max(0.0, global_tokens_));
   global_tokens_ -= static_cast<double>(allowed);
   return allowed;
 }
