@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "client/report_sections.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace echod::client {
@@ -23,10 +25,6 @@ const char* mode_name(BenchMode mode) {
   return "?";
 }
 
-double per_second(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
-
-double micros(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
-
 struct Rates {
   double requests_per_s;
   double mb_per_s;
@@ -35,10 +33,9 @@ struct Rates {
 
 Rates rates(const BenchResult& result) {
   auto requests = static_cast<double>(result.requests);
-  double cpu = result.user_cpu_s + result.system_cpu_s;
   return {per_second(requests, result.elapsed_s),
           per_second(static_cast<double>(result.bytes), result.elapsed_s) / 1e6,
-          requests > 0 ? cpu / requests * 1e6 : 0.0};
+          cpu_us_per(result.user_cpu_s + result.system_cpu_s, result.requests)};
 }
 
 std::string fixed(double value, int decimals) { return fmt::format("{:.{}f}", value, decimals); }
@@ -60,46 +57,23 @@ std::string refused_advice(const BenchOptions& options, std::uint64_t refused) {
 
 void write_summary(std::ostream& out, const BenchOptions& options, const BenchResult& result) {
   Rates r = rates(result);
-  const auto& h = result.latency;
   out << "echod-client bench: " << options.server.to_string() << ", " << mode_name(options.mode)
       << ", " << options.connections << " connections, " << options.threads
       << (options.threads == 1 ? " thread, " : " threads, ") << options.size
       << " B messages, pipeline " << options.pipeline
       << (result.interrupted ? " (interrupted)" : "") << "\n";
-  out << "elapsed      " << fixed(result.elapsed_s, 2) << " s measured";
-  if (options.warmup.count() > 0) {
-    out << " after " << fixed(std::chrono::duration<double>(options.warmup).count(), 1)
-        << " s warmup";
-  }
-  out << "\n";
+  write_elapsed_line(out, result.elapsed_s, options.warmup);
   bool churn = options.mode == BenchMode::kChurn;
   out << "requests     " << result.requests << (churn ? " connections (" : " requests (")
       << fixed(r.requests_per_s, 1) << (churn ? " connections/s)\n" : " req/s)\n");
   out << "throughput   " << fixed(r.mb_per_s, 2) << " MB/s echoed\n";
-  out << "latency us   p50 " << fixed(micros(h.percentile(50)), 1) << "  p90 "
-      << fixed(micros(h.percentile(90)), 1) << "  p99 " << fixed(micros(h.percentile(99)), 1)
-      << "  p99.9 " << fixed(micros(h.percentile(99.9)), 1) << "  max " << fixed(micros(h.max()), 1)
-      << "  mean " << fixed(h.mean() / 1e3, 1) << "\n";
+  write_latency_line(out, result.latency);
   out << "connections  " << result.connects << " established";
   if (options.mode == BenchMode::kIdle) out << ", " << result.idle_established << " held idle";
   out << "\n";
-  out << "errors       ";
-  if (result.errors.total() == 0) {
-    out << "none\n";
-  } else {
-    out << result.errors.total() << ":";
-    const char* separator = " ";
-    for (std::size_t i = 0; i < kErrorKindCount; ++i) {
-      auto kind = static_cast<ErrorKind>(i);
-      if (result.errors.count(kind) == 0) continue;
-      out << separator << error_kind_name(kind) << " " << result.errors.count(kind);
-      separator = ", ";
-    }
-    out << "\n";
-    for (const auto& sample : result.error_samples) out << "  " << sample << "\n";
-    if (auto refused = result.errors.count(ErrorKind::kRefused); refused > 0) {
-      out << refused_advice(options, refused) << "\n";
-    }
+  write_error_lines(out, result.errors, result.error_samples);
+  if (auto refused = result.errors.count(ErrorKind::kRefused); refused > 0) {
+    out << refused_advice(options, refused) << "\n";
   }
   out << "client cpu   " << fixed(result.user_cpu_s, 2) << " s user, "
       << fixed(result.system_cpu_s, 2) << " s system (" << fixed(r.cpu_us_per_request, 2)
@@ -108,13 +82,6 @@ void write_summary(std::ostream& out, const BenchOptions& options, const BenchRe
 
 void write_json(std::ostream& out, const BenchOptions& options, const BenchResult& result) {
   Rates r = rates(result);
-  const auto& h = result.latency;
-  nlohmann::ordered_json errors;
-  errors["total"] = result.errors.total();
-  for (std::size_t i = 0; i < kErrorKindCount; ++i) {
-    auto kind = static_cast<ErrorKind>(i);
-    errors[std::string(error_kind_name(kind))] = result.errors.count(kind);
-  }
   nlohmann::ordered_json json = {
       {"mode", mode_name(options.mode)},
       {"server", options.server.to_string()},
@@ -131,15 +98,8 @@ void write_json(std::ostream& out, const BenchOptions& options, const BenchResul
       {"mb_per_s", r.mb_per_s},
       {"connections_established", result.connects},
       {"idle_established", result.idle_established},
-      {"latency_us",
-       {{"min", micros(h.min())},
-        {"p50", micros(h.percentile(50))},
-        {"p90", micros(h.percentile(90))},
-        {"p99", micros(h.percentile(99))},
-        {"p999", micros(h.percentile(99.9))},
-        {"max", micros(h.max())},
-        {"mean", h.mean() / 1e3}}},
-      {"errors", errors},
+      {"latency_us", latency_json(result.latency)},
+      {"errors", error_counts_json(result.errors)},
       {"error_samples", result.error_samples},
       {"client_cpu",
        {{"user_s", result.user_cpu_s},

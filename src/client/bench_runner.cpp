@@ -5,25 +5,21 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <exception>
 #include <memory>
 #include <stdexcept>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "client/bench_worker.hpp"
 #include "client/blocked_signals.hpp"
+#include "client/cpu_stopwatch.hpp"
+#include "client/worker_threads.hpp"
 #include "sys/system_error.hpp"
 
 namespace echod::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double cpu_seconds(const timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-}
 
 // Every connection needs a descriptor, and the default soft limit (1024) is far below what a
 // memory test uses: raise it to the hard limit when needed.
@@ -60,8 +56,7 @@ BenchResult run_bench(const BenchOptions& options, std::ostream& live_out,
   ensure_fd_limit(std::uint64_t{options.connections} + options.threads + 32);
   BlockedSignals signals;
   BenchShared shared;
-  rusage usage_before{};
-  ::getrusage(RUSAGE_SELF, &usage_before);
+  CpuStopwatch cpu;
 
   const auto start = Clock::now();
   const auto start_ns = std::chrono::duration_cast<Nanoseconds>(start.time_since_epoch()).count();
@@ -69,29 +64,15 @@ BenchResult run_bench(const BenchOptions& options, std::ostream& live_out,
   std::vector<std::unique_ptr<BenchWorker>> workers;
   std::uint32_t first = 0;
   for (std::uint32_t t = 0; t < threads; ++t) {
-    std::uint32_t count = options.connections / threads + (t < options.connections % threads);
+    std::uint32_t count = even_share(options.connections, threads, t);
     std::optional<std::uint64_t> budget;
-    if (options.messages) budget = *options.messages / threads + (t < *options.messages % threads);
+    if (options.messages) budget = even_share(*options.messages, threads, t);
     workers.push_back(
         std::make_unique<BenchWorker>(options, shared, first, count, budget, start_ns));
     first += count;
   }
 
-  std::vector<WorkerResult> results(threads);
-  std::vector<std::exception_ptr> failures(threads);
-  std::atomic<std::uint32_t> finished{0};
-  std::vector<std::thread> pool;
-  for (std::uint32_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      try {
-        results[t] = workers[t]->run();
-      } catch (...) {
-        failures[t] = std::current_exception();
-        shared.abort = true;
-      }
-      finished.fetch_add(1);
-    });
-  }
+  WorkerThreads pool(workers, shared.abort);
 
   BenchResult result;
   auto next_live = start + std::chrono::seconds(1);
@@ -100,7 +81,7 @@ BenchResult run_bench(const BenchOptions& options, std::ostream& live_out,
   std::uint64_t live_connects = 0;
   bool idle_announced = false;
   Clock::time_point hold_end{};
-  while (finished.load() < threads) {
+  while (pool.running()) {
     if (signals.wait(std::chrono::milliseconds(100))) {
       if (shared.stop.exchange(true)) shared.abort = true;
       result.interrupted = true;
@@ -129,15 +110,11 @@ BenchResult run_bench(const BenchOptions& options, std::ostream& live_out,
     }
     if (idle_announced && now >= hold_end) shared.stop = true;
   }
-  for (auto& thread : pool) thread.join();
-  for (const auto& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
+  auto results = pool.join();
 
-  rusage usage_after{};
-  ::getrusage(RUSAGE_SELF, &usage_after);
-  result.user_cpu_s = cpu_seconds(usage_after.ru_utime) - cpu_seconds(usage_before.ru_utime);
-  result.system_cpu_s = cpu_seconds(usage_after.ru_stime) - cpu_seconds(usage_before.ru_stime);
+  auto used = cpu.elapsed();
+  result.user_cpu_s = used.user;
+  result.system_cpu_s = used.system;
   result.idle_established = shared.idle_ready.load();
   std::int64_t begin_ns = INT64_MAX;
   std::int64_t end_ns = 0;

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "client/session_io.hpp"
 #include "sys/system_error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -60,31 +61,6 @@ class InFlight {
   std::size_t head_ = 0;
   std::size_t sent_ = 0;
 };
-
-std::string hex_byte(unsigned char byte) { return fmt::format("0x{:02x}", byte); }
-
-// Blocking write of all of `bytes`, also to an fd someone left non-blocking.
-bool write_all(int fd, std::span<const unsigned char> bytes, int& error) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n >= 0) {
-      bytes = bytes.subspan(static_cast<std::size_t>(n));
-    } else if (errno == EAGAIN) {
-      pollfd pfd{fd, POLLOUT, 0};
-      ::poll(&pfd, 1, -1);
-    } else if (errno != EINTR) {
-      error = errno;
-      return false;
-    }
-  }
-  return true;
-}
-
-int poll_timeout_ms(Clock::time_point deadline, Clock::time_point now) {
-  if (deadline <= now) return 0;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-  return static_cast<int>(std::min<std::int64_t>(ms, 60'000));
-}
 
 // Each step returns an outcome when the session ends there, and nothing to go on.
 class Session {

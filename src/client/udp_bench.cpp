@@ -1,21 +1,20 @@
 #include "client/udp_bench.hpp"
 
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <ctime>
-#include <exception>
 #include <memory>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "client/blocked_signals.hpp"
+#include "client/cpu_stopwatch.hpp"
 #include "client/stream_pattern.hpp"
+#include "client/worker_threads.hpp"
 #include "sys/system_error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -32,10 +31,6 @@ constexpr std::uint64_t kMaxCatchUp = 256;
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<Nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-double cpu_seconds(const timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
 }
 
 // Datagram `seq` of a flow is its stream's bytes [seq * stride, seq * stride + size): every
@@ -363,54 +358,33 @@ class UdpBenchWorker {
 UdpBenchResult run_udp_bench(const BenchOptions& options, std::ostream& /*live_out*/) {
   BlockedSignals signals;
   std::atomic<bool> stop{false};
-  rusage usage_before{};
-  ::getrusage(RUSAGE_SELF, &usage_before);
+  CpuStopwatch cpu;
   const std::int64_t start_ns = now_ns();
   const std::uint32_t threads = options.threads;
   std::vector<std::unique_ptr<UdpBenchWorker>> workers;
   std::uint32_t first = 0;
   for (std::uint32_t t = 0; t < threads; ++t) {
-    std::uint32_t count = options.flows / threads + (t < options.flows % threads ? 1 : 0);
+    std::uint32_t count = even_share(options.flows, threads, t);
     std::optional<std::uint64_t> budget;
-    if (options.messages) {
-      budget = *options.messages / threads + (t < *options.messages % threads ? 1 : 0);
-    }
+    if (options.messages) budget = even_share(*options.messages, threads, t);
     workers.push_back(
         std::make_unique<UdpBenchWorker>(options, stop, first, count, budget, start_ns));
     first += count;
   }
-  std::vector<UdpBenchResult> results(threads);
-  std::vector<std::exception_ptr> failures(threads);
-  std::atomic<std::uint32_t> finished{0};
-  std::vector<std::thread> pool;
-  for (std::uint32_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      try {
-        results[t] = workers[t]->run();
-      } catch (...) {
-        failures[t] = std::current_exception();
-        stop = true;
-      }
-      finished.fetch_add(1);
-    });
-  }
+  WorkerThreads pool(workers, stop);
   bool interrupted = false;
-  while (finished.load() < threads) {
+  while (pool.running()) {
     if (signals.wait(std::chrono::milliseconds(100))) {
       stop = true;
       interrupted = true;
     }
   }
-  for (auto& thread : pool) thread.join();
-  for (const auto& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
-  rusage usage_after{};
-  ::getrusage(RUSAGE_SELF, &usage_after);
+  auto results = pool.join();
+  auto used = cpu.elapsed();
   UdpBenchResult total;
   total.interrupted = interrupted;
-  total.user_cpu_s = cpu_seconds(usage_after.ru_utime) - cpu_seconds(usage_before.ru_utime);
-  total.system_cpu_s = cpu_seconds(usage_after.ru_stime) - cpu_seconds(usage_before.ru_stime);
+  total.user_cpu_s = used.user;
+  total.system_cpu_s = used.system;
   for (auto& r : results) {
     total.latency.merge(r.latency);
     total.sent += r.sent;

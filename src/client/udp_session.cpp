@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "client/session_io.hpp"
 #include "sys/system_error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -20,24 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-std::string hex_byte(unsigned char byte) { return fmt::format("0x{:02x}", byte); }
-
-bool write_all(int fd, std::span<const unsigned char> bytes, int& error) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n >= 0) {
-      bytes = bytes.subspan(static_cast<std::size_t>(n));
-    } else if (errno == EAGAIN) {
-      pollfd pfd{fd, POLLOUT, 0};
-      ::poll(&pfd, 1, -1);
-    } else if (errno != EINTR) {
-      error = errno;
-      return false;
-    }
-  }
-  return true;
-}
 
 class UdpSession {
  public:
@@ -109,9 +92,8 @@ class UdpSession {
                         number_, datagram.size(), offset_,
                         std::chrono::duration<double>(options_.timeout).count())};
       }
-      auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
       pollfd pfd{socket_.get(), POLLIN, 0};
-      int ready = ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(wait, 60'000)));
+      int ready = ::poll(&pfd, 1, poll_timeout_ms(deadline, now));
       if (ready < 0 && errno != EINTR) return failed("poll");
       if (ready <= 0) continue;
       ssize_t n = ::recv(socket_.get(), reply_.data(), reply_.size(), MSG_DONTWAIT | MSG_TRUNC);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bench_run.hpp"
 #include "child_process.hpp"
 #include "test_echo_server.hpp"
 
@@ -19,11 +20,6 @@ namespace {
 using Behaviour = TestEchoServer::Behaviour;
 using nlohmann::json;
 
-struct BenchRun {
-  ProcessResult process;
-  json report;
-};
-
 // Timing checks in these tests: a run must not end before what was asked of it (strict lower
 // bound); the upper bound is loose, to catch only a hang, since a busy machine can be slow.
 constexpr std::chrono::seconds kHang{30};
@@ -32,15 +28,7 @@ constexpr std::chrono::seconds kHang{30};
 BenchRun run_bench_at(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {ECHOD_CLIENT_BINARY, "bench", "--json", "--timeout", "5"};
   argv.insert(argv.end(), args.begin(), args.end());
-  BenchRun run;
-  run.process = run_process(argv, "", std::chrono::seconds(60));
-  EXPECT_FALSE(run.process.timed_out);
-  try {
-    run.report = json::parse(run.process.out);
-  } catch (const json::exception& e) {
-    ADD_FAILURE() << "not JSON (" << e.what() << "): " << run.process.out << run.process.err;
-  }
-  return run;
+  return run_json_bench(argv, std::chrono::seconds(60));
 }
 
 BenchRun run_bench(const TestEchoServer& server, const std::vector<std::string>& args) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bench_run.hpp"
 #include "child_process.hpp"
 #include "sys/socket_address.hpp"
 #include "sys/unique_fd.hpp"
@@ -29,24 +30,12 @@ ProcessResult run_client(const std::vector<std::string>& args, std::string_view 
   return run_process(argv, input, kHang);
 }
 
-struct BenchRun {
-  ProcessResult process;
-  json report;
-};
-
 BenchRun run_bench(const TestUdpEchoServer& server, const std::vector<std::string>& args,
                    const char* host = "127.0.0.1") {
-  std::vector<std::string> argv = {"bench", "--udp", "--json", host, std::to_string(server.port())};
+  std::string port = std::to_string(server.port());
+  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY, "bench", "--udp", "--json", host, port};
   argv.insert(argv.end(), args.begin(), args.end());
-  BenchRun run;
-  run.process = run_client(argv, "");
-  EXPECT_FALSE(run.process.timed_out);
-  try {
-    run.report = json::parse(run.process.out);
-  } catch (const json::exception& e) {
-    ADD_FAILURE() << "not JSON (" << e.what() << "): " << run.process.out << run.process.err;
-  }
-  return run;
+  return run_json_bench(argv, kHang);
 }
 
 // Every datagram sent in the measured interval ends as one of these.

@@ -1,7 +1,6 @@
 #include "test_echo_server.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -36,22 +35,14 @@ TestEchoServer::TestEchoServer(Options options) : options_(options) {
   if (::bind(listener_.get(), address.data(), address.length()) != 0) throw_errno("bind");
   if (::listen(listener_.get(), SOMAXCONN) != 0) throw_errno("listen");
   port_ = SocketAddress::local_of(listener_.get()).port();
-  wakeup_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeup_) throw_errno("eventfd");
-  thread_ = std::thread([this] { run(); });
-}
-
-TestEchoServer::~TestEchoServer() {
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wakeup_.get(), &one, sizeof(one));
-  thread_.join();
+  thread_.start([this] { run(); });
 }
 
 void TestEchoServer::run() {
   std::vector<std::unique_ptr<Connection>> connections;
   std::array<unsigned char, 64 * 1024> buffer{};
   for (;;) {
-    std::vector<pollfd> fds = {{wakeup_.get(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
+    std::vector<pollfd> fds = {{thread_.stop_fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
     for (const auto& c : connections) {
       short events = 0;
       if (!c->peer_closed && c->pending.size() < kMaxPending) events |= POLLIN;

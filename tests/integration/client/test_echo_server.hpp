@@ -3,8 +3,8 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
-#include <thread>
 
+#include "server_thread.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace echod::client::testing {
@@ -33,7 +33,6 @@ class TestEchoServer {
 
   explicit TestEchoServer(Options options);
   TestEchoServer() : TestEchoServer(Options{}) {}
-  ~TestEchoServer();
   TestEchoServer(const TestEchoServer&) = delete;
   TestEchoServer& operator=(const TestEchoServer&) = delete;
 
@@ -46,11 +45,10 @@ class TestEchoServer {
 
   Options options_;
   UniqueFd listener_;
-  UniqueFd wakeup_;  // eventfd: the destructor's stop request
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
-  std::thread thread_;
+  ServerThread thread_;  // last: stops before the sockets above close
 };
 
 }  // namespace echod::client::testing

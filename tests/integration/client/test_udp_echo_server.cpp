@@ -1,7 +1,6 @@
 #include "test_udp_echo_server.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <optional>
@@ -29,15 +28,7 @@ TestUdpEchoServer::TestUdpEchoServer(Options options) : options_(options) {
   if (!socket_) throw_errno("socket");
   if (::bind(socket_.get(), address.data(), address.length()) != 0) throw_errno("bind");
   port_ = SocketAddress::local_of(socket_.get()).port();
-  wakeup_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeup_) throw_errno("eventfd");
-  thread_ = std::thread([this] { run(); });
-}
-
-TestUdpEchoServer::~TestUdpEchoServer() {
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wakeup_.get(), &one, sizeof(one));
-  thread_.join();
+  thread_.start([this] { run(); });
 }
 
 void TestUdpEchoServer::run() {
@@ -49,7 +40,7 @@ void TestUdpEchoServer::run() {
     ::sendto(socket_.get(), data, size, 0, reinterpret_cast<const sockaddr*>(&peer), length);
   };
   for (;;) {
-    pollfd fds[2] = {{wakeup_.get(), POLLIN, 0}, {socket_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{thread_.stop_fd(), POLLIN, 0}, {socket_.get(), POLLIN, 0}};
     int ready = ::poll(fds, 2, held ? kReorderQuietMs : -1);
     if (ready < 0 && errno != EINTR) return;
     if (fds[0].revents != 0) return;

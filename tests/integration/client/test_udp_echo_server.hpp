@@ -2,8 +2,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 
+#include "server_thread.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace echod::client::testing {
@@ -31,7 +31,6 @@ class TestUdpEchoServer {
 
   explicit TestUdpEchoServer(Options options);
   TestUdpEchoServer() : TestUdpEchoServer(Options{}) {}
-  ~TestUdpEchoServer();
   TestUdpEchoServer(const TestUdpEchoServer&) = delete;
   TestUdpEchoServer& operator=(const TestUdpEchoServer&) = delete;
 
@@ -43,10 +42,9 @@ class TestUdpEchoServer {
 
   Options options_;
   UniqueFd socket_;
-  UniqueFd wakeup_;  // eventfd: the destructor's stop request
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> received_{0};
-  std::thread thread_;
+  ServerThread thread_;  // last: stops before the sockets above close
 };
 
 }  // namespace echod::client::testing
