@@ -1,9 +1,9 @@
 #pragma once
 
 #include <pthread.h>
-#include <signal.h>
 
 #include <chrono>
+#include <csignal>
 #include <ctime>
 
 namespace echod::client {

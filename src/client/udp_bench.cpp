@@ -246,7 +246,7 @@ class UdpBenchWorker {
 
   // Which datagram `echo` is the echo of: the expected one (cheap), or whatever a whole word of
   // it decodes to. Empty when no word decodes.
-  std::optional<std::pair<std::uint32_t, std::uint64_t>> identify(
+  [[nodiscard]] std::optional<std::pair<std::uint32_t, std::uint64_t>> identify(
       const Flow& flow, std::span<const unsigned char> echo, std::size_t length) const {
     std::uint64_t expected = flow.any_received ? flow.highest_received + 1 : flow.oldest;
     if (length == options_.size && expected < flow.next_seq &&

@@ -153,7 +153,7 @@ class UdpSession {
             std::string(what) + " UDP " + options_.server.to_string() + ": " + errno_text(error)};
   }
 
-  SessionOutcome outcome(int code) const { return {code, read_error_}; }
+  [[nodiscard]] SessionOutcome outcome(int code) const { return {code, read_error_}; }
 
   const StreamOptions& options_;
   int in_fd_;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,14 +47,9 @@ class SocketAddress {
   friend bool operator==(const SocketAddress& a, const SocketAddress& b);
 
  private:
-  // IPv4 or IPv6 only: 28 bytes instead of sockaddr_storage's 128, since every connection keeps
-  // its client's address.
-  // The larger member first: `{}` zeroes the first member, so all 28 bytes start at zero.
-  union Storage {
-    sockaddr_in6 v6;
-    sockaddr_in v4;
-  };
-  Storage storage_{};
+  // IPv4 or IPv6 only: 28 bytes (a sockaddr_in6 or a sockaddr_in, zeroed) instead of
+  // sockaddr_storage's 128, since every connection keeps its client's address.
+  alignas(sockaddr_in6) std::array<unsigned char, sizeof(sockaddr_in6)> storage_{};
   socklen_t length_ = 0;
 };
 

@@ -30,6 +30,9 @@ class DatagramBatch {
   explicit DatagramBatch(std::size_t max_datagram);
   DatagramBatch(const DatagramBatch&) = delete;
   DatagramBatch& operator=(const DatagramBatch&) = delete;
+  DatagramBatch(DatagramBatch&&) = delete;
+  DatagramBatch& operator=(DatagramBatch&&) = delete;
+  ~DatagramBatch() = default;
 
   [[nodiscard]] std::size_t max_datagram() const { return max_datagram_; }
 

@@ -7,7 +7,8 @@ namespace {
 
 // CMSG_NXTHDR takes a non-const msghdr; walking the buffer does not write to it.
 msghdr* mutable_header(const msghdr& message) {
-  return const_cast<msghdr*>(&message);  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): CMSG_NXTHDR only reads through it.
+  return const_cast<msghdr*>(&message);
 }
 
 template <typename Fn>
@@ -17,9 +18,9 @@ void for_each_control_message(const msghdr& message, Fn&& fn) {
   const auto* end = static_cast<const unsigned char*>(message.msg_control) + message.msg_controllen;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(header); cmsg != nullptr; cmsg = CMSG_NXTHDR(header, cmsg)) {
     // A header whose data would run past the buffer ends the walk: the kernel never writes one,
-    // but CMSG_FIRSTHDR does not check the first header's length. (A cmsghdr is bytes inside
-    // msg_control, hence the cast.)
-    const auto* at = reinterpret_cast<const unsigned char*>(cmsg);  // NOLINT(*-reinterpret-cast)
+    // but CMSG_FIRSTHDR does not check the first header's length.
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a cmsghdr is msg_control bytes.
+    const auto* at = reinterpret_cast<const unsigned char*>(cmsg);
     if (cmsg->cmsg_len > static_cast<std::size_t>(end - at)) return;
     if (!fn(*cmsg)) return;
   }
