@@ -43,11 +43,12 @@ class Connection {
   // While stopping, how long a connection must have received nothing before it gets its FIN.
   static constexpr Ticks kDrainQuiet = 2;
 
-  // `client`: the client's address. `admission`: its share of the admission budget, given back
-  // when the connection is destroyed (an empty ticket for a connection not admitted yet).
-  Connection(UniqueFd fd, const SocketAddress& client, AdmissionTicket admission,
-             Ticks now) noexcept
-      : fd_(std::move(fd)), client_(client), admission_(std::move(admission)), last_active_(now) {}
+  // `admission`: the client's share of the admission budget (with the client's per-address
+  // key), given back when the connection is destroyed (an empty ticket for a connection not
+  // admitted yet). The full client address is not kept: every idle connection would pay for it
+  // (the logs name the peer from the accept path).
+  Connection(UniqueFd fd, AdmissionTicket admission, Ticks now) noexcept
+      : fd_(std::move(fd)), admission_(std::move(admission)), last_active_(now) {}
 
   // Handles one readiness event. Returns kNone when the connection stays open; the caller then
   // re-arms it with wanted_events(). `error` receives the errno behind kReset/kError.
@@ -69,7 +70,6 @@ class Connection {
   [[nodiscard]] State state() const noexcept { return state_; }
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return pending_.readable(); }
   [[nodiscard]] std::size_t pending_capacity() const noexcept { return pending_.capacity(); }
-  [[nodiscard]] const SocketAddress& client() const noexcept { return client_; }
   [[nodiscard]] const AdmissionTicket& admission() const noexcept { return admission_; }
   // When a byte last moved in either direction.
   [[nodiscard]] Ticks last_active() const noexcept { return last_active_; }
@@ -88,7 +88,6 @@ class Connection {
 
   UniqueFd fd_;
   State state_ = State::kEchoing;
-  SocketAddress client_;
   AdmissionTicket admission_;
   Ticks last_active_ = 0;
   Ticks stalled_since_ = 0;

@@ -382,7 +382,7 @@ void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) 
   }
   int fd = accepted.fd.get();
   std::uint64_t token = connections_.insert(
-      Connection(std::move(accepted.fd), accepted.peer, std::move(admission.ticket), ticks(now)));
+      Connection(std::move(accepted.fd), std::move(admission.ticket), ticks(now)));
   Connection* connection = connections_.find(token);
   if (draining()) connection->begin_drain();
   if (!epoll_.add(fd, draining() ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {

@@ -12,7 +12,7 @@ Connection make_connection() {
   int fds[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   UniqueFd other(fds[1]);  // closed at once; only the table's side matters here
-  return Connection(UniqueFd(fds[0]), SocketAddress{}, AdmissionTicket{}, 0);
+  return Connection(UniqueFd(fds[0]), AdmissionTicket{}, 0);
 }
 
 TEST(ConnectionTableTest, FindsWhatWasInserted) {

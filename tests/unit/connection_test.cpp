@@ -22,7 +22,7 @@ class ConnectionTest : public ::testing::Test {
   void SetUp() override {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    connection_.emplace(UniqueFd(fds[0]), SocketAddress{}, AdmissionTicket{}, 0);
+    connection_.emplace(UniqueFd(fds[0]), AdmissionTicket{}, 0);
     peer_.reset(fds[1]);
     scratch_.resize(1024);
     io_.scratch = scratch_;
