@@ -144,6 +144,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   families.push_back(std::move(responsive));
   families.push_back(counter("echod_connections_accepted_total",
                              "Client connections accepted and admitted", totals.accepted));
+  families.push_back(counter("echod_connections_handed_over_total",
+                             "Open connections moved from one worker to another (a retiring "
+                             "worker's, or after a growth)",
+                             totals.handed_over));
   // Index 0 (CloseReason::kNone) is not a way to close.
   families.push_back(labelled_counter("echod_connections_closed_total",
                                       "Client connections closed, by reason", "reason",

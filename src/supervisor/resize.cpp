@@ -7,10 +7,16 @@
 // Shrinking: the last workers retire. The first worker steers new connections to the sockets
 // of the workers that stay (the kernel runs the program for each SYN only). A handshake that
 // began before the steering still completes on the retiring socket, so a retiring worker keeps
-// accepting for kRetireGrace, then accepts what is queued and closes its listeners, and its
-// connections finish as at stop (echo, FIN, close) within shutdown_timeout. With
+// accepting for kRetireGrace, then accepts what is queued and closes its listeners. With
 // net.ipv4.tcp_migrate_req=1 the kernel moves whatever is still queued or half-open on a
-// closing socket to another socket of its group, and the retiring worker closes at once.
+// closing socket to another socket of its group, and the retiring worker closes at once. Then
+// it hands every open connection over to the workers that stay (workers are threads of one
+// process: a connection is an fd and its state), spread by their load, and ends. Clients notice
+// nothing. Retiring workers are joined in the order they retired: a worker named as an heir
+// outlives every worker that may still hand connections to it.
+//
+// After a growth, each old worker keeps its fair share (open connections / workers) and hands
+// the rest to the new workers: one Rebalance command each, once per growth.
 #include <algorithm>
 #include <fstream>
 #include <optional>
@@ -135,7 +141,28 @@ std::vector<Supervisor::Posted> Supervisor::grow(Growth growth) {
     Worker& first = *workers_.front().worker;
     posted.push_back({&first, first.post(SteerListeners{0})});
   }
+  if (!added.empty()) rebalance(added.size(), posted);
   return posted;
+}
+
+void Supervisor::rebalance(std::size_t added, std::vector<Posted>& posted) {
+  std::vector<Worker*> to;
+  std::uint64_t open = 0;
+  for (const WorkerSlot& slot : workers_) open += slot.worker->status().connections.load();
+  for (std::size_t i = workers_.size() - added; i < workers_.size(); ++i) {
+    to.push_back(workers_[i].worker.get());
+  }
+  const std::uint64_t keep = (open + workers_.size() - 1) / workers_.size();
+  for (std::size_t i = 0; i + added < workers_.size(); ++i) {
+    Worker& worker = *workers_[i].worker;
+    std::uint64_t connections = worker.status().connections.load();
+    if (connections <= keep) continue;
+    spdlog::info("worker {}: keeps {} of its {} connection(s), hands the rest to the new workers",
+                 worker.index(), keep, connections);
+    Posted command{&worker, worker.post(Rebalance{keep, to})};
+    posted.push_back(command);
+    rebalancing_.push_back(command);
+  }
 }
 
 std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
@@ -154,14 +181,20 @@ std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
   auto now = Clock::now();
   // Inherited sockets are shared by every worker: a retiring worker just lets go of its handle.
   bool migrate = tcp_migrate_req().value_or(false);
-  Retire retire{own_sockets && !migrate ? now + kRetireGrace : now, now + shutdown_timeout};
+  Retire retire{own_sockets && !migrate ? now + kRetireGrace : now, now + shutdown_timeout, {}};
+  std::string heirs;
+  for (std::size_t i = 0; i < target; ++i) {
+    retire.heirs.push_back(workers_[i].worker.get());
+    heirs += (i == 0 ? "" : ", ") + std::to_string(workers_[i].worker->index());
+  }
   for (std::size_t i = target; i < workers_.size(); ++i) {
     WorkerSlot& slot = workers_[i];
     spdlog::info(
-        "worker {} retiring: its listeners close {}, its {} connection(s) finish within {}",
+        "worker {} retiring: its listeners close {}, then its {} connection(s) move to worker(s) "
+        "{}",
         slot.worker->index(),
         retire.close_listeners_at > now ? "after handshakes in flight" : "now",
-        slot.worker->status().connections.load(), format_duration(shutdown_timeout));
+        slot.worker->status().connections.load(), heirs);
     posted.push_back({slot.worker.get(), slot.worker->post(retire)});
     slot.retire_deadline = retire.deadline;
     retiring_.push_back(std::move(slot));
@@ -172,10 +205,18 @@ std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
 
 void Supervisor::reap_retired() {
   auto now = Clock::now();
+  // A worker named in an unprocessed Rebalance must stay; so must every worker that retired
+  // after one still running (it may be that worker's heir).
+  std::erase_if(rebalancing_, [](const Posted& posted) {
+    return posted.worker->status().processed_commands.load() >= posted.sequence ||
+           posted.worker->status().finished.load();
+  });
+  bool in_order = rebalancing_.empty();
   for (auto it = retiring_.begin(); it != retiring_.end();) {
     Worker& worker = *it->worker;
     const WorkerStatus& status = worker.status();
-    if (status.finished.load() && !status.failed.load()) {
+    if (!status.finished.load()) in_order = false;
+    if (in_order && status.finished.load() && !status.failed.load()) {
       worker.join();
       spdlog::info("worker {} retired after serving {} connection(s)", worker.index(),
                    status.accepted_total.load());

@@ -130,6 +130,9 @@ class Supervisor {
   // Starts the new workers, then lets every socket take new connections. A worker that cannot
   // start is logged and left out, with those after it, so the serving sockets stay in order.
   std::vector<Posted> grow(Growth growth);
+  // Tells the old workers to hand connections over to the `added` last ones, so that each keeps
+  // its fair share; the commands go into `posted`.
+  void rebalance(std::size_t added, std::vector<Posted>& posted);
   // Steers new connections away from the last workers, then retires them.
   std::vector<Posted> shrink(unsigned target, std::chrono::milliseconds shutdown_timeout);
   // Joins the retired workers that have finished; stops the ones past their deadline.
@@ -147,7 +150,8 @@ class Supervisor {
   WakeupEvent wakeup_;                              // workers -> supervisor
   Admission admission_;  // shared by the workers; declared first so that it outlives them
   std::vector<WorkerSlot> workers_;   // serving, in socket order (see above)
-  std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`
+  std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`, in order
+  std::vector<Posted> rebalancing_;   // Rebalance commands not processed yet (see reap_retired)
   unsigned next_worker_index_ = 0;
   // Declared after workers_ and retiring_: the endpoint reads their counters, so it must stop
   // first.

@@ -1,5 +1,7 @@
 #include "worker/connection_table.hpp"
 
+#include <cassert>
+
 namespace echod {
 namespace {
 
@@ -44,7 +46,18 @@ Connection* ConnectionTable::find(std::uint64_t token) noexcept {
 
 void ConnectionTable::erase(std::uint64_t token) noexcept {
   if (find(token) == nullptr) return;
+  free_slot(slot_of(token));
+}
+
+Connection ConnectionTable::take(std::uint64_t token) noexcept {
+  assert(find(token) != nullptr);
   std::uint32_t index = slot_of(token);
+  Connection connection = std::move(*slots_[index].connection);
+  free_slot(index);
+  return connection;
+}
+
+void ConnectionTable::free_slot(std::uint32_t index) noexcept {
   slots_[index].connection.reset();
   ++slots_[index].generation;
   free_.push_back(index);

@@ -25,10 +25,12 @@ class ConnectionTable {
   [[nodiscard]] Connection* find(std::uint64_t token) noexcept;
   // Destroys the connection (closing its fd, which also takes it out of epoll).
   void erase(std::uint64_t token) noexcept;
+  // Moves the connection out (its fd stays open) and frees its slot. The token must be live.
+  Connection take(std::uint64_t token) noexcept;
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-  // fn(token, Connection&); fn may erase the connection it is given.
+  // fn(token, Connection&); fn may erase or take the connection it is given.
   template <typename Fn>
   void for_each(Fn&& fn) {
     for (std::size_t index = 0; index < slots_.size(); ++index) {
@@ -43,6 +45,7 @@ class ConnectionTable {
   };
 
   [[nodiscard]] std::uint64_t make_token(std::size_t index) const noexcept;
+  void free_slot(std::uint32_t index) noexcept;
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;  // indices of empty slots

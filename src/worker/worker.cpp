@@ -25,6 +25,13 @@ std::uint64_t listener_token(std::uint32_t id) { return kTag | id; }
 // How often idle and stalled connections are looked for (timeouts are accurate to this).
 constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 
+// Connection::Ticks count from one instant shared by every worker, so that a connection handed
+// from one worker to another keeps its idle and send-stall clocks.
+std::chrono::steady_clock::time_point ticks_epoch() {
+  static const auto epoch = std::chrono::steady_clock::now();
+  return epoch;
+}
+
 // Refusals are logged at most once a second per reason for the whole process, however many
 // workers refuse: a flood of refused connections must not flood the journal (nor trip its own
 // rate limit, which would drop other messages too).
@@ -61,6 +68,7 @@ Worker::Worker(unsigned index, WorkerSettings settings, Admission& admission,
       admission_(admission),
       supervisor_wakeup_(supervisor_wakeup),
       settings_(std::move(settings)) {
+  ticks_epoch();  // started no later than the first worker
   apply_settings(settings_);
 }
 
@@ -88,7 +96,9 @@ void Worker::run() {
     spdlog::critical("worker {}: stopped by an unexpected error: {}", index_, e.what());
     status_.failed.store(true);
   }
-  // Whatever is left is closed as the members go; the kernel resets those connections.
+  // Whatever is left is closed as the members go; the kernel resets those connections. So are
+  // connections handed over after the loop ended (only after Stop: see done()).
+  incoming_.store(kNoMoreAdoptions);
   connections_.for_each([this](std::uint64_t token, Connection&) {
     close_connection(token, CloseReason::kStopped, 0);
   });
@@ -119,10 +129,23 @@ void Worker::loop() {
   }
 }
 
-bool Worker::done() const noexcept {
-  return phase_ == Phase::kStopped ||
-         (draining() && listeners_.empty() && connections_.size() == 0);
+bool Worker::done() noexcept {
+  if (phase_ == Phase::kStopped) return true;
+  if (!draining() || !listeners_.empty() || connections_.size() != 0) return false;
+  // Nothing left, and nothing on its way: refuse every later hand-over, then end.
+  std::uint32_t none = 0;
+  return incoming_.compare_exchange_strong(none, kNoMoreAdoptions);
 }
+
+bool Worker::reserve_adoption() noexcept {
+  std::uint32_t pending = incoming_.load();
+  do {
+    if (pending == kNoMoreAdoptions) return false;
+  } while (!incoming_.compare_exchange_weak(pending, pending + 1));
+  return true;
+}
+
+void Worker::adopt(AdoptConnections connections) { post(std::move(connections)); }
 
 int Worker::timeout_ms(Clock::time_point now) const {
   auto next = Clock::time_point::max();
@@ -146,15 +169,21 @@ bool Worker::has_connection_timeouts() const noexcept {
 }
 
 Connection::Ticks Worker::ticks(Clock::time_point now) const noexcept {
-  return static_cast<Connection::Ticks>((now - epoch_) / Connection::kTick);
+  return static_cast<Connection::Ticks>((now - ticks_epoch()) / Connection::kTick);
 }
 
 void Worker::run_timers(Clock::time_point now) {
   if (phase_ == Phase::kRetiring && now >= close_listeners_at_) {
     close_all_listeners(false);
+    hand_over(connections_.size(), heirs_);
+    handed_over_ = true;
     enter(Phase::kDraining, deadline_);
-    spdlog::info("worker {}: listeners closed; finishing {} connection(s)", index_,
-                 connections_.size());
+    if (connections_.size() > 0) {
+      spdlog::info(
+          "worker {}: listeners closed; no worker takes connections over, finishing {} "
+          "connection(s)",
+          index_, connections_.size());
+    }
   }
   if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
   for (Listener& listener : listeners_) {
@@ -247,7 +276,83 @@ void Worker::handle(Drain& command) {
 
 void Worker::handle(Retire& command) {
   if (phase_ >= Phase::kDraining) return;
+  heirs_ = std::move(command.heirs);
   enter(Phase::kRetiring, command.deadline, command.close_listeners_at);
+}
+
+void Worker::handle(AdoptConnections& command) {
+  incoming_.fetch_sub(1);
+  if (phase_ == Phase::kStopped) return;  // they close with the command
+  // Arrived after this worker handed its own over: they follow them.
+  if (handed_over_ && distribute(command.connections, heirs_, command.started)) return;
+  auto now = Clock::now();
+  for (Connection& connection : command.connections) add_connection(std::move(connection), now);
+  if (!command.connections.empty()) {
+    auto took = std::chrono::duration<double, std::milli>(Clock::now() - command.started);
+    spdlog::info("worker {}: took over {} connection(s) from worker {}, {:.1f} ms after it began",
+                 index_, command.connections.size(), command.from, took.count());
+  }
+}
+
+void Worker::handle(Rebalance& command) {
+  if (phase_ != Phase::kRunning || connections_.size() <= command.keep) return;
+  hand_over(connections_.size() - command.keep, command.to);
+}
+
+std::vector<Connection> Worker::take_connections(std::size_t count) {
+  std::vector<Connection> taken;
+  taken.reserve(std::min(count, connections_.size()));
+  connections_.for_each([&](std::uint64_t token, Connection& connection) {
+    if (taken.size() == count) return;
+    // The fd stays open, so epoll would keep it registered here: take it out explicitly.
+    epoll_.remove(connection.fd());
+    taken.push_back(connections_.take(token));
+  });
+  status_.connections.store(connections_.size(), std::memory_order_relaxed);
+  return taken;
+}
+
+bool Worker::distribute(std::vector<Connection>& connections, const std::vector<Worker*>& heirs,
+                        Clock::time_point started) {
+  struct Heir {
+    Worker* worker;
+    std::uint64_t load;
+    std::vector<Connection> connections;
+  };
+  std::vector<Heir> open;
+  for (Worker* heir : heirs) {
+    if (heir->reserve_adoption()) {
+      open.push_back({heir, heir->status().connections.load(std::memory_order_relaxed), {}});
+    }
+  }
+  if (open.empty()) return false;
+  for (Connection& connection : connections) {
+    Heir& least = *std::min_element(open.begin(), open.end(), [](const Heir& a, const Heir& b) {
+      return a.load + a.connections.size() < b.load + b.connections.size();
+    });
+    least.connections.push_back(std::move(connection));
+  }
+  connections.clear();
+  for (Heir& heir : open) {
+    std::size_t count = heir.connections.size();
+    if (count > 0) {
+      spdlog::info("worker {}: handing {} connection(s) to worker {}", index_, count,
+                   heir.worker->index());
+    }
+    WorkerStatus::add(status_.handed_over, count);
+    // Even an empty one: it ends the reservation.
+    heir.worker->adopt(AdoptConnections{std::move(heir.connections), index_, started});
+  }
+  return true;
+}
+
+void Worker::hand_over(std::size_t count, const std::vector<Worker*>& heirs) {
+  if (count == 0) return;
+  auto started = Clock::now();
+  std::vector<Connection> leaving = take_connections(count);
+  if (distribute(leaving, heirs, started)) return;
+  auto now = Clock::now();
+  for (Connection& connection : leaving) add_connection(std::move(connection), now);
 }
 
 void Worker::handle(SteerListeners& command) {
@@ -381,21 +486,33 @@ void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) 
     return;
   }
   int fd = accepted.fd.get();
-  std::uint64_t token = connections_.insert(
-      Connection(std::move(accepted.fd), std::move(admission.ticket), ticks(now)));
-  Connection* connection = connections_.find(token);
-  if (draining()) connection->begin_drain();
-  if (!epoll_.add(fd, draining() ? (EPOLLIN | EPOLLOUT) : EPOLLIN, token)) {
-    close_connection(token, CloseReason::kError, errno);
+  WorkerStatus::add(status_.accepted_total, 1);
+  if (!add_connection(Connection(std::move(accepted.fd), std::move(admission.ticket), ticks(now)),
+                      now)) {
     return;
   }
-  if (connections_.size() == 1) next_expiry_check_ = now + kExpiryCheckInterval;
-  WorkerStatus::add(status_.accepted_total, 1);
-  status_.connections.store(connections_.size(), std::memory_order_relaxed);
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, accepted.peer.to_string(),
                   listener.socket.address().to_string());
   }
+}
+
+bool Worker::add_connection(Connection connection, Clock::time_point now) {
+  int fd = connection.fd();
+  std::uint64_t token = connections_.insert(std::move(connection));
+  Connection& added = *connections_.find(token);
+  if (draining()) added.begin_drain();
+  // A handed-over connection may have input waiting, or output pending: epoll reports what is
+  // ready already when the fd is added.
+  std::uint32_t events =
+      draining() ? (EPOLLIN | EPOLLOUT) : added.wanted_events(io_.max_pending_output);
+  if (!epoll_.add(fd, events, token)) {
+    close_connection(token, CloseReason::kError, errno);
+    return false;
+  }
+  if (connections_.size() == 1) next_expiry_check_ = now + kExpiryCheckInterval;
+  status_.connections.store(connections_.size(), std::memory_order_relaxed);
+  return true;
 }
 
 // Closes a connection the limits do not allow, at once: it is never left in the queue.

@@ -57,6 +57,13 @@ class Worker {
   // Test builds only: ends a Wedge before its duration (or the next one at once, if none is on).
   void unwedge() noexcept { unwedge_requested_.store(true); }
 
+  // Handing connections over, from another worker's thread, in two steps: reserve_adoption()
+  // says whether this worker still takes connections (false once its loop has ended or is
+  // about to); after a true, adopt() must follow exactly once. A reservation keeps the loop
+  // running until the connections have arrived.
+  [[nodiscard]] bool reserve_adoption() noexcept;
+  void adopt(AdoptConnections connections);
+
  private:
   using Clock = std::chrono::steady_clock;
   using Phase = WorkerPhase;
@@ -78,6 +85,8 @@ class Worker {
   void handle(Ping& command);
   void handle(SteerListeners& command);
   void handle(Retire& command);
+  void handle(AdoptConnections& command);
+  void handle(Rebalance& command);
   void handle(Wedge& command);
 
   void on_listener_ready(Listener& listener);
@@ -96,6 +105,18 @@ class Worker {
   [[nodiscard]] bool draining() const noexcept { return phase_ == Phase::kDraining; }
   void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
               const Listener& listener);
+  // Registers a connection (new, or handed over by another worker) with the events it waits
+  // for. False when it could not be registered (then it is closed).
+  bool add_connection(Connection connection, Clock::time_point now);
+  // Takes up to `count` connections out of this worker's epoll and table.
+  std::vector<Connection> take_connections(std::size_t count);
+  // Hands the connections over to the least loaded of `heirs` that still take connections.
+  // False (and `connections` untouched) when none does.
+  // `started`: when the hand-over began (for the log).
+  bool distribute(std::vector<Connection>& connections, const std::vector<Worker*>& heirs,
+                  Clock::time_point started);
+  // Hands up to `count` of this worker's connections to `heirs`; those no heir takes stay.
+  void hand_over(std::size_t count, const std::vector<Worker*>& heirs);
   void on_connection_ready(std::uint64_t token, std::uint32_t events);
   void expire_connections(Clock::time_point now);
   void kick_draining(Clock::time_point now);
@@ -105,7 +126,8 @@ class Worker {
   void rearm_listener(Listener& listener);
   void run_timers(Clock::time_point now);
   [[nodiscard]] int timeout_ms(Clock::time_point now) const;
-  [[nodiscard]] bool done() const noexcept;
+  // True when the loop may end; from then on no other worker can hand connections over.
+  [[nodiscard]] bool done() noexcept;
   void apply_settings(const WorkerSettings& settings);
 
   const unsigned index_;
@@ -126,7 +148,8 @@ class Worker {
   Phase phase_ = Phase::kRunning;
   Clock::time_point close_listeners_at_{};  // kRetiring
   Clock::time_point deadline_{};            // kRetiring, kDraining
-  const Clock::time_point epoch_ = Clock::now();
+  std::vector<Worker*> heirs_;              // kRetiring: who takes the connections over
+  bool handed_over_ = false;                // its connections went to heirs_: forward arrivals
   Clock::time_point next_expiry_check_{};
   Clock::time_point next_drain_kick_{};
   std::uint64_t processed_ = 0;
@@ -134,6 +157,9 @@ class Worker {
   LogLimiter accept_exhausted_log_;
   LogLimiter connection_error_log_;
   std::atomic<bool> unwedge_requested_{false};
+  // Adoptions reserved and not processed yet; kNoMoreAdoptions once the loop may end.
+  static constexpr std::uint32_t kNoMoreAdoptions = ~std::uint32_t{0};
+  std::atomic<std::uint32_t> incoming_{0};
 };
 
 }  // namespace echod

@@ -3,11 +3,15 @@
 #include <chrono>
 #include <cstdint>
 #include <variant>
+#include <vector>
 
 #include "config/config.hpp"
+#include "net/connection.hpp"
 #include "net/listen_socket.hpp"
 
 namespace echod {
+
+class Worker;
 
 // The settings a worker runs with: an immutable snapshot, replaced whole by ApplySettings.
 struct WorkerSettings {
@@ -46,11 +50,27 @@ struct SteerListeners {
 };
 // The worker leaves (fewer `workers:`). New connections are already steered to other sockets;
 // it keeps accepting on its own until `close_listeners_at` (handshakes begun before the
-// steering), then accepts what is queued and closes them. Its connections then finish as under
-// Drain, by `deadline`, and the thread ends.
+// steering), then accepts what is queued and closes them. Then it hands every connection over
+// to the `heirs` (serving workers, which the supervisor keeps alive until this worker ends),
+// and the thread ends. Only if no heir takes connections any more (they are stopping too) do
+// its connections finish here as under Drain, by `deadline`.
 struct Retire {
   std::chrono::steady_clock::time_point close_listeners_at;
   std::chrono::steady_clock::time_point deadline;
+  std::vector<Worker*> heirs;
+};
+// Connections handed over by another worker, which no longer touches them. Posted only after
+// Worker::reserve_adoption() succeeded.
+struct AdoptConnections {
+  std::vector<Connection> connections;
+  unsigned from;                                  // the worker they come from (for the log)
+  std::chrono::steady_clock::time_point started;  // when that worker began handing them over
+};
+// After a growth: keeps `keep` connections and hands the rest over to `to` (the new workers,
+// which the supervisor keeps alive until this command is processed).
+struct Rebalance {
+  std::uint64_t keep;
+  std::vector<Worker*> to;
 };
 // Test builds only (ECHOD_TEST_HOOKS): blocks the worker's thread, as a wedged worker would.
 struct Wedge {
@@ -58,6 +78,6 @@ struct Wedge {
 };
 
 using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping,
-                                   SteerListeners, Retire, Wedge>;
+                                   SteerListeners, Retire, AdoptConnections, Rebalance, Wedge>;
 
 }  // namespace echod

@@ -28,6 +28,8 @@ struct alignas(64) WorkerStatus {
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> accepted_total{0};
   std::atomic<std::uint64_t> closed_total{0};
+  // Connections moved to another worker (when retiring, or after a growth).
+  std::atomic<std::uint64_t> handed_over{0};
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   // Indexed by CloseReason.
@@ -49,6 +51,7 @@ struct alignas(64) WorkerStatus {
 struct WorkerTotals {
   std::uint64_t accepted = 0;
   std::uint64_t closed = 0;
+  std::uint64_t handed_over = 0;
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t accept_pauses = 0;
@@ -60,6 +63,7 @@ struct WorkerTotals {
     constexpr auto kRelaxed = std::memory_order_relaxed;
     accepted += status.accepted_total.load(kRelaxed);
     closed += status.closed_total.load(kRelaxed);
+    handed_over += status.handed_over.load(kRelaxed);
     bytes_received += status.bytes_received.load(kRelaxed);
     bytes_sent += status.bytes_sent.load(kRelaxed);
     accept_pauses += status.accept_pauses.load(kRelaxed);
