@@ -28,8 +28,8 @@ constexpr auto kExpiryCheckInterval = std::chrono::milliseconds(250);
 // Connection::Ticks count from one instant shared by every worker, so that a connection handed
 // from one worker to another keeps its idle and send-stall clocks.
 std::chrono::steady_clock::time_point ticks_epoch() {
-  static const auto epoch = std::chrono::steady_clock::now();
-  return epoch;
+  static const auto kEpoch = std::chrono::steady_clock::now();
+  return kEpoch;
 }
 
 // Refusals are logged at most once a second per reason for the whole process, however many
