@@ -65,7 +65,8 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
       [this] {
         return std::all_of(retiring_.begin(), retiring_.end(), [](const WorkerSlot& slot) {
           const WorkerStatus& status = slot.worker->status();
-          return status.listeners.load() == 0 || status.finished.load();
+          return (status.listeners.load() == 0 && status.udp_sockets.load() == 0) ||
+                 status.finished.load();
         });
       },
       kRetireGrace + kCommandTimeout);
@@ -89,6 +90,11 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
       auto worker = make_worker(settings);
       for (const ListenerRegistry::Group& group : listeners_.groups()) {
         if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
+        if (group.configured.protocol == ListenProtocol::kUdp) {
+          worker->post(AddUdpSocket{group.id, ListenerRegistry::udp_socket_for_new_worker(group),
+                                    group.udp_stats});
+          continue;
+        }
         worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group)});
       }
       growth.workers.push_back(std::move(worker));
