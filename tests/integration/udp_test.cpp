@@ -1,0 +1,348 @@
+// UDP echo through the real daemon: off by default, one identical reply per datagram, the
+// guards and their counters, and UDP listeners opened and closed by reload. Loopback only.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "metrics_support.hpp"
+#include "support/daemon_process.hpp"
+#include "support/test_data.hpp"
+
+namespace echod::test {
+namespace {
+
+constexpr auto kReplyTimeout = 5s;
+
+// The UDP addresses in a STATUS= text: "...; UDP 127.0.0.1:1, [::1]:2: N datagrams ...".
+std::vector<Endpoint> udp_endpoints(std::string_view status) {
+  const auto begin = status.find("; UDP ");
+  if (begin == std::string_view::npos) return {};
+  std::string list(status.substr(begin + 2));  // "UDP ..."
+  list = list.substr(0, list.find(": "));
+  return parse_status_endpoints("Serving " + list.substr(4) + " with");
+}
+
+// The inodes of the UDP sockets (IPv4 and IPv6) that `pid` holds open.
+std::set<std::string> udp_socket_inodes(pid_t pid) {
+  std::set<std::string> held;
+  const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(fds, error)) {
+    const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    if (target.starts_with("socket:[")) held.insert(target.substr(8, target.size() - 9));
+  }
+  std::set<std::string> udp;
+  for (const char* table : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string field;
+      for (int i = 0; i < 10 && fields >> field; ++i) {
+      }
+      if (held.contains(field)) udp.insert(field);  // the 10th field is the inode
+    }
+  }
+  return udp;
+}
+
+sockaddr_storage to_sockaddr(const Endpoint& endpoint, socklen_t& length) {
+  sockaddr_storage address{};
+  if (endpoint.host.find(':') != std::string::npos) {
+    sockaddr_in6 v6{};
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(endpoint.port);
+    ::inet_pton(AF_INET6, endpoint.host.c_str(), &v6.sin6_addr);
+    std::memcpy(&address, &v6, sizeof(v6));
+    length = sizeof(v6);
+  } else {
+    sockaddr_in v4{};
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(endpoint.port);
+    ::inet_pton(AF_INET, endpoint.host.c_str(), &v4.sin_addr);
+    std::memcpy(&address, &v4, sizeof(v4));
+    length = sizeof(v4);
+  }
+  return address;
+}
+
+// A UDP socket bound to `host`:`port` (0: an ephemeral port), connected to `server` so that
+// only its datagrams are read.
+UniqueFd udp_client(const Endpoint& server, const std::string& host, std::uint16_t port = 0) {
+  Endpoint local{host, port};
+  socklen_t local_length = 0;
+  sockaddr_storage local_address = to_sockaddr(local, local_length);
+  UniqueFd fd(::socket(local_address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  int size = 1 << 20;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_storage as sockaddr.
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local_address), local_length) != 0) {
+    ADD_FAILURE() << "bind " << local.to_string() << ": " << std::strerror(errno);
+    return UniqueFd();
+  }
+  socklen_t length = 0;
+  sockaddr_storage address = to_sockaddr(server, length);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_storage as sockaddr.
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+    ADD_FAILURE() << "connect " << server.to_string() << ": " << std::strerror(errno);
+    return UniqueFd();
+  }
+  return fd;
+}
+
+// The next datagram on `fd`, or nullopt when none comes within `timeout`.
+std::optional<std::string> receive(int fd, Clock::duration timeout = kReplyTimeout) {
+  pollfd ready{fd, POLLIN, 0};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  if (::poll(&ready, 1, static_cast<int>(ms)) != 1) return std::nullopt;
+  std::string buffer(70000, '\0');
+  const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (n < 0) return std::nullopt;
+  buffer.resize(static_cast<std::size_t>(n));
+  return buffer;
+}
+
+bool send_datagram(int fd, std::string_view payload) {
+  return ::send(fd, payload.data(), payload.size(), 0) == static_cast<ssize_t>(payload.size());
+}
+
+// Whether a datagram waits on `fd` now (no wait).
+bool has_datagram(int fd) {
+  char byte = 0;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC) >= 0;
+}
+
+// Echoes `payload` and checks that exactly one identical reply comes back: a marker sent after
+// it on the same socket (the same flow, so the same echod socket and order) must be the next
+// datagram after the reply; a second reply would come before it.
+testing::AssertionResult echoed_once(int fd, const std::string& payload) {
+  if (!send_datagram(fd, payload)) return testing::AssertionFailure() << "send failed";
+  auto reply = receive(fd);
+  if (!reply) return testing::AssertionFailure() << "no reply to " << payload.size() << " bytes";
+  if (auto same = same_bytes(payload, *reply); !same) return same;
+  const std::string marker = "marker-" + std::to_string(payload.size());
+  if (!send_datagram(fd, marker)) return testing::AssertionFailure() << "marker send failed";
+  auto next = receive(fd);
+  if (!next) return testing::AssertionFailure() << "no reply to the marker";
+  if (*next != marker) {
+    return testing::AssertionFailure()
+           << "a second reply (" << next->size() << " bytes) came before the marker";
+  }
+  return testing::AssertionSuccess();
+}
+
+// The sum of the samples of `metric` whose labels contain `fragment` (e.g. reason="oversize").
+double sum_with(const Scrape& scrape, const std::string& metric, const std::string& fragment) {
+  double total = 0;
+  for (const auto& [series, value] : scrape.samples) {
+    if (series.starts_with(metric + "{") && series.find(fragment) != std::string::npos) {
+      total += value;
+    }
+  }
+  return total;
+}
+
+std::string config_with_udp(std::string udp_section, unsigned workers = 2) {
+  DaemonConfig config;
+  config.workers = workers;
+  config.metrics_listen = "127.0.0.1:0";
+  return config.yaml() + "udp:\n" + udp_section;
+}
+
+TEST(UdpTest, OffByDefault) {
+  DaemonConfig config;
+  DaemonProcess daemon(config);
+  ASSERT_TRUE(daemon.start_ready());
+  // The daemon holds sockets (TCP listeners, notify, control), but no UDP one.
+  EXPECT_TRUE(udp_socket_inodes(daemon.pid()).empty());
+  const std::string status = notification_field(daemon.notifications().back(), "STATUS").value();
+  EXPECT_EQ(status.find("UDP"), std::string::npos) << status;
+}
+
+TEST(UdpTest, EverySizeGetsExactlyOneIdenticalReplyOverIpv4AndIpv6) {
+  if (!address_available("::1")) GTEST_SKIP() << "no IPv6 loopback";
+  DaemonProcess daemon(config_with_udp("  listen: [\"127.0.0.1:0\", \"[::1]:0\"]\n"));
+  ASSERT_TRUE(daemon.start_ready());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 2U);
+  EXPECT_EQ(udp_socket_inodes(daemon.pid()).size(), 4U);  // two workers, two addresses
+
+  UniqueFd v4 = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(v4.valid());
+  std::uint64_t seed = 1;
+  for (std::size_t size : {0UL, 1UL, 1472UL, 1473UL, 8192UL, 65507UL}) {
+    EXPECT_TRUE(echoed_once(v4.get(), random_bytes(size, seed++))) << "IPv4, " << size;
+  }
+  UniqueFd v6 = udp_client(endpoints[1], "::1");
+  ASSERT_TRUE(v6.valid());
+  for (std::size_t size : {0UL, 1UL, 1472UL, 1473UL, 8192UL, 65507UL, 65527UL}) {
+    EXPECT_TRUE(echoed_once(v6.get(), random_bytes(size, seed++))) << "IPv6, " << size;
+  }
+}
+
+TEST(UdpTest, OversizeDatagramGetsNoReplyAndIsCounted) {
+  DaemonProcess daemon(config_with_udp("  listen: [\"127.0.0.1:0\"]\n  max_datagram: 1000\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  UniqueFd client = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(client.valid());
+
+  EXPECT_TRUE(echoed_once(client.get(), random_bytes(1000, 7)));
+  ASSERT_TRUE(send_datagram(client.get(), random_bytes(1001, 8)));
+  const std::string dropped = "echod_udp_datagrams_dropped_total";
+  Scrape after = scrape_until(
+      *metrics, [&](const Scrape& s) { return sum_with(s, dropped, "reason=\"oversize\"") >= 1; });
+  EXPECT_EQ(sum_with(after, dropped, "reason=\"oversize\""), 1);
+  EXPECT_EQ(after.sum(dropped), 1);
+  // The pass that dropped it is over: a reply would be queued on the client by now.
+  EXPECT_FALSE(has_datagram(client.get()));
+  EXPECT_TRUE(echoed_once(client.get(), "after"));
+  EXPECT_TRUE(daemon.wait_for_log("reason oversize"));
+}
+
+TEST(UdpTest, GuardedSourcePortsGetNoReplyAndMoveTheirOwnCounters) {
+  // A port this test can bind, put on the deny list.
+  UniqueFd holder = udp_client(Endpoint{"127.0.0.1", 9}, "127.0.0.1");
+  ASSERT_TRUE(holder.valid());
+  const std::uint16_t denied = local_port(holder.get());
+  holder.reset();
+  DaemonProcess daemon(config_with_udp(
+      "  listen: [\"127.0.0.1:0\"]\n  deny_source_ports: [" + std::to_string(denied) + "]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  const std::string dropped = "echod_udp_datagrams_dropped_total";
+
+  UniqueFd from_denied = udp_client(endpoints[0], "127.0.0.1", denied);
+  ASSERT_TRUE(from_denied.valid());
+  ASSERT_TRUE(send_datagram(from_denied.get(), "denied"));
+  Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
+    return sum_with(s, dropped, "reason=\"denied_src_port\"") >= 1;
+  });
+  EXPECT_EQ(sum_with(scrape, dropped, "reason=\"denied_src_port\""), 1);
+  EXPECT_TRUE(daemon.wait_for_log("reason denied_src_port"));
+
+  // echod's own port, from another loopback address: an echo loop between two echods.
+  UniqueFd from_own_port = udp_client(endpoints[0], "127.0.0.2", endpoints[0].port);
+  ASSERT_TRUE(from_own_port.valid());
+  ASSERT_TRUE(send_datagram(from_own_port.get(), "loop"));
+  scrape = scrape_until(
+      *metrics, [&](const Scrape& s) { return sum_with(s, dropped, "reason=\"own_port\"") >= 1; });
+  EXPECT_EQ(sum_with(scrape, dropped, "reason=\"own_port\""), 1);
+  EXPECT_EQ(scrape.sum(dropped), 2);
+
+  // One worker serves both flows in order: once an allowed client's echo is back, any reply to
+  // the guarded datagrams would have been sent already.
+  UniqueFd allowed = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(allowed.valid());
+  EXPECT_TRUE(echoed_once(allowed.get(), "allowed"));
+  EXPECT_FALSE(has_datagram(from_denied.get()));
+  EXPECT_FALSE(has_datagram(from_own_port.get()));
+}
+
+TEST(UdpTest, ReceivedEqualsSentPlusDroppedWhenTheLoadStops) {
+  UniqueFd holder = udp_client(Endpoint{"127.0.0.1", 9}, "127.0.0.1");
+  ASSERT_TRUE(holder.valid());
+  const std::uint16_t denied = local_port(holder.get());
+  holder.reset();
+  DaemonProcess daemon(
+      config_with_udp("  listen: [\"127.0.0.1:0\"]\n  max_datagram: 2000\n"
+                      "  deny_source_ports: [" +
+                      std::to_string(denied) + "]\n"));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 8; ++i) clients.push_back(udp_client(endpoints[0], "127.0.0.1"));
+  clients.push_back(udp_client(endpoints[0], "127.0.0.1", denied));
+  for (const UniqueFd& client : clients) ASSERT_TRUE(client.valid());
+  // Closed loop (at most one datagram per client in flight), so that no queue overflows.
+  constexpr int kRounds = 100;
+  std::uint64_t sent = 0;
+  std::uint64_t replies = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::pair<int, std::string>> expected;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      // Every tenth round is over max_datagram; the last client sends from a denied port.
+      const bool oversize = round % 10 == 9;
+      std::string payload = random_bytes(oversize ? 2001 : 64 + i, sent);
+      ASSERT_TRUE(send_datagram(clients[i].get(), payload));
+      ++sent;
+      if (!oversize && i + 1 < clients.size()) expected.emplace_back(clients[i].get(), payload);
+    }
+    for (const auto& [fd, payload] : expected) {
+      auto reply = receive(fd);
+      ASSERT_TRUE(reply.has_value()) << "round " << round;
+      EXPECT_TRUE(same_bytes(payload, *reply));
+      ++replies;
+    }
+  }
+  const std::string received = "echod_udp_datagrams_received_total";
+  const std::string echoed = "echod_udp_datagrams_sent_total";
+  const std::string dropped = "echod_udp_datagrams_dropped_total";
+  const std::string kernel = "echod_udp_socket_drops_total";
+  // Quiet once every datagram sent is accounted for.
+  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
+    return s.sum(received) == static_cast<double>(sent) &&
+           s.sum(received) == s.sum(echoed) + s.sum(dropped);
+  });
+  EXPECT_EQ(last.sum(received), static_cast<double>(sent));
+  EXPECT_EQ(last.sum(received), last.sum(echoed) + last.sum(dropped));
+  EXPECT_EQ(last.sum(echoed), static_cast<double>(replies));
+  EXPECT_EQ(last.sum(kernel), 0);
+  EXPECT_GE(sum_with(last, dropped, "reason=\"oversize\""), 1);
+  EXPECT_GE(sum_with(last, dropped, "reason=\"denied_src_port\""), 1);
+  EXPECT_GT(last.sum(echoed), 0);
+  EXPECT_GT(replies, 0U);
+}
+
+TEST(UdpTest, ReloadOpensAndClosesUdpSockets) {
+  DaemonConfig config;
+  const std::string without = config.yaml();
+  DaemonProcess daemon(without);
+  ASSERT_TRUE(daemon.start_ready());
+  EXPECT_TRUE(udp_socket_inodes(daemon.pid()).empty());
+
+  auto ready = daemon.reload(without + "udp:\n  listen: [\"127.0.0.1:0\"]\n");
+  ASSERT_TRUE(ready.has_value());
+  auto endpoints = udp_endpoints(notification_field(*ready, "STATUS").value_or(""));
+  ASSERT_EQ(endpoints.size(), 1U) << *ready;
+  EXPECT_EQ(udp_socket_inodes(daemon.pid()).size(), 2U);  // one per worker
+  UniqueFd client = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(client.valid());
+  EXPECT_TRUE(echoed_once(client.get(), "after enabling"));
+  EXPECT_TRUE(daemon.wait_for_log("udp.listen +127.0.0.1:0/udp"));
+
+  ready = daemon.reload(without);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_TRUE(udp_endpoints(notification_field(*ready, "STATUS").value_or("")).empty()) << *ready;
+  // The workers close their sockets as they process the removal.
+  EXPECT_TRUE(eventually([&] { return udp_socket_inodes(daemon.pid()).empty(); }));
+  EXPECT_TRUE(daemon.wait_for_log("udp.listen -127.0.0.1:0/udp"));
+}
+
+}  // namespace
+}  // namespace echod::test
