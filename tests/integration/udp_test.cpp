@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "control/control_socket.hpp"
 #include "metrics_support.hpp"
 #include "support/daemon_process.hpp"
 #include "support/test_data.hpp"
@@ -34,8 +36,9 @@ std::vector<Endpoint> udp_endpoints(std::string_view status) {
   return parse_status_endpoints("Serving " + list.substr(4) + " with");
 }
 
-// The inodes of the UDP sockets (IPv4 and IPv6) that `pid` holds open.
-std::set<std::string> udp_socket_inodes(pid_t pid) {
+// The UDP sockets (IPv4 and IPv6) that `pid` holds open: inode -> the kernel's count of
+// datagrams dropped on it (the `drops` column of /proc/net/udp).
+std::map<std::string, std::uint64_t> udp_sockets(pid_t pid) {
   std::set<std::string> held;
   const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
   std::error_code error;
@@ -43,20 +46,28 @@ std::set<std::string> udp_socket_inodes(pid_t pid) {
     const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
     if (target.starts_with("socket:[")) held.insert(target.substr(8, target.size() - 9));
   }
-  std::set<std::string> udp;
+  std::map<std::string, std::uint64_t> udp;
   for (const char* table : {"/proc/net/udp", "/proc/net/udp6"}) {
     std::ifstream in(table);
     std::string line;
     std::getline(in, line);  // header
     while (std::getline(in, line)) {
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
       std::istringstream fields(line);
-      std::string field;
-      for (int i = 0; i < 10 && fields >> field; ++i) {
+      std::vector<std::string> field;
+      for (std::string f; fields >> f;) field.push_back(f);
+      if (field.size() >= 13 && held.contains(field[9])) {
+        udp[field[9]] = std::stoull(field[12]);
       }
-      if (held.contains(field)) udp.insert(field);  // the 10th field is the inode
     }
   }
   return udp;
+}
+
+std::set<std::string> udp_socket_inodes(pid_t pid) {
+  std::set<std::string> inodes;
+  for (const auto& [inode, drops] : udp_sockets(pid)) inodes.insert(inode);
+  return inodes;
 }
 
 sockaddr_storage to_sockaddr(const Endpoint& endpoint, socklen_t& length) {
@@ -317,6 +328,54 @@ TEST(UdpTest, ReceivedEqualsSentPlusDroppedWhenTheLoadStops) {
   EXPECT_GE(sum_with(last, dropped, "reason=\"denied_src_port\""), 1);
   EXPECT_GT(last.sum(echoed), 0);
   EXPECT_GT(replies, 0U);
+}
+
+// The kernel drops what overflows a socket's receive queue while its worker is wedged (a test
+// hook): echod's count of those drops matches the `drops` column of /proc/net/udp.
+TEST(UdpTest, KernelDropsMatchProcNetUdp) {
+  DaemonProcess daemon(config_with_udp("  listen: [\"127.0.0.1:0\"]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  UniqueFd client = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(echoed_once(client.get(), "before"));
+
+  std::string reply = control_request(daemon.control_socket_path(), "test-wedge 0 120000", 5000);
+  if (reply.find("unknown command") != std::string::npos) {
+    GTEST_SKIP() << "echod was built without ECHOD_TEST_HOOKS";
+  }
+  ASSERT_NE(reply.find("\"ok\""), std::string::npos) << reply;
+  ASSERT_TRUE(daemon.wait_for_log("worker 0: wedged for 120000 ms"));
+  // Far more than a default receive queue (about 200 KiB) holds.
+  constexpr int kFlood = 2000;
+  const std::string payload = random_bytes(1000, 3);
+  for (int i = 0; i < kFlood; ++i) ASSERT_TRUE(send_datagram(client.get(), payload));
+  auto proc_drops = [&daemon] {
+    std::uint64_t total = 0;
+    for (const auto& [inode, drops] : udp_sockets(daemon.pid())) total += drops;
+    return total;
+  };
+  ASSERT_TRUE(eventually([&] { return proc_drops() > 0; }));
+  reply = control_request(daemon.control_socket_path(), "test-unwedge 0", 5000);
+  ASSERT_NE(reply.find("\"ok\""), std::string::npos) << reply;
+
+  const std::string received = "echod_udp_datagrams_received_total";
+  const std::string kernel = "echod_udp_socket_drops_total";
+  // What was queued is echoed (2 datagrams before the flood)...
+  ASSERT_TRUE(scrape_until(*metrics, [&](const Scrape& s) {
+                return s.sum(received) + static_cast<double>(proc_drops()) == 2 + kFlood;
+              }).ok);
+  while (has_datagram(client.get())) receive(client.get(), 0s);
+  // ...and the kernel reports its drop count with the next datagram.
+  ASSERT_TRUE(echoed_once(client.get(), "after"));
+  const std::uint64_t dropped = proc_drops();
+  Scrape last = scrape_until(
+      *metrics, [&](const Scrape& s) { return s.sum(kernel) == static_cast<double>(dropped); });
+  EXPECT_EQ(last.sum(kernel), static_cast<double>(dropped));
+  EXPECT_EQ(last.sum(received) + last.sum(kernel), static_cast<double>(kFlood + 4));
 }
 
 TEST(UdpTest, ReloadOpensAndClosesUdpSockets) {
