@@ -330,6 +330,62 @@ TEST(UdpTest, ReceivedEqualsSentPlusDroppedWhenTheLoadStops) {
   EXPECT_GT(replies, 0U);
 }
 
+// One source spraying from many source ports (which the kernel spreads over both workers) is
+// held to one limit: at most its burst plus its rate for the time the test took, however long
+// that was; another source is not affected. Counts, not a rate: a slow machine only widens the
+// bound.
+TEST(UdpTest, ASourceSprayingFromManyPortsIsHeldToOneLimit) {
+  DaemonProcess daemon(
+      config_with_udp("  listen: [\"127.0.0.1:0\"]\n  rate_per_source: 100\n"
+                      "  burst_per_source: 200\n  rate_limit_exempt: []\n"));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  std::vector<UniqueFd> ports;
+  for (int i = 0; i < 50; ++i) {
+    ports.push_back(udp_client(endpoints[0], "127.0.0.1"));
+    ASSERT_TRUE(ports.back().valid());
+  }
+  const std::string received = "echod_udp_datagrams_received_total";
+  const std::string echoed = "echod_udp_datagrams_sent_total";
+  const std::string limited = "reason=\"rate_limited_source\"";
+  const std::string dropped = "echod_udp_datagrams_dropped_total";
+  // In rounds small enough for the receive queues, each read by echod before the next.
+  constexpr int kRounds = 10;
+  const auto start = Clock::now();
+  std::size_t sent = 0;
+  Scrape last;
+  for (int round = 0; round < kRounds; ++round) {
+    for (const UniqueFd& port : ports) {
+      ASSERT_TRUE(send_datagram(port.get(), random_bytes(64, sent)));
+      ++sent;
+    }
+    last = scrape_until(
+        *metrics, [&](const Scrape& s) { return s.sum(received) == static_cast<double>(sent); });
+    ASSERT_EQ(last.sum(received), static_cast<double>(sent));
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double echoes = last.sum(echoed);
+  EXPECT_EQ(echoes + sum_with(last, dropped, limited), static_cast<double>(sent));
+  EXPECT_GE(echoes, 200);                      // the burst
+  EXPECT_LE(echoes, 200 + 100 * seconds + 1);  // the burst and the rate, however slow the run
+  std::size_t replies = 0;
+  for (const UniqueFd& port : ports) {
+    while (has_datagram(port.get())) {
+      if (receive(port.get(), 0s)) ++replies;
+    }
+  }
+  EXPECT_EQ(static_cast<double>(replies), echoes);
+
+  // Another source has its own bucket.
+  UniqueFd other = udp_client(endpoints[0], "127.0.0.2");
+  ASSERT_TRUE(other.valid());
+  EXPECT_TRUE(echoed_once(other.get(), "another source"));
+  EXPECT_TRUE(daemon.wait_for_log("reason rate_limited_source"));
+}
+
 // The kernel drops what overflows a socket's receive queue while its worker is wedged (a test
 // hook): echod's count of those drops matches the `drops` column of /proc/net/udp.
 TEST(UdpTest, KernelDropsMatchProcNetUdp) {
