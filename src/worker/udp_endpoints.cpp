@@ -1,6 +1,7 @@
 #include "worker/udp_endpoints.hpp"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "log/log_event.hpp"
+#include "sys/socket_address.hpp"
 #include "sys/system_error.hpp"
 
 namespace echod {
@@ -141,11 +143,35 @@ void UdpEndpoints::log_drops(const Endpoint& endpoint, const udp::EchoPassCounte
 void UdpEndpoints::drain_and_close(Endpoint& endpoint) {
   // Explicitly: epoll forgets an fd on close() only once every duplicate of it is closed.
   epoll_.remove(endpoint.socket.fd());
+  isolate(endpoint.socket);
   for (int i = 0; i < kDrainPasses; ++i) {
-    if (pass(endpoint) != udp::EchoPassEnd::kBudgetSpent) break;
+    // kError: the socket reported an error once (it is cleared by then); what is queued is
+    // still to be read.
+    if (pass(endpoint) == udp::EchoPassEnd::kDrained) break;
   }
   spdlog::debug("worker {}: closed UDP socket {}", worker_index_,
                 endpoint.socket.address().to_string());
+}
+
+// Connects a socket about to close to its own address, so that the kernel gives it no datagram
+// from anyone else from now on, while what is queued stays readable. Steering keeps new
+// datagrams away from a closing socket only while it is in its SO_REUSEPORT group: close()
+// takes it out of the group a moment before it leaves the hash table, and a datagram looked up
+// in that moment would be queued on it and freed with it. A connected socket is never chosen
+// for another peer's datagram, in or out of its group.
+void UdpEndpoints::isolate(const UdpSocket& socket) {
+  SocketAddress self = socket.address();
+  if (self.is_wildcard()) {
+    // Its own port on loopback: nothing sends from there but echod.
+    const std::string port = std::to_string(self.port());
+    self = SocketAddress::parse(self.family() == AF_INET6 ? "[::1]:" + port : "127.0.0.1:" + port)
+               .address.value_or(self);
+  }
+  if (::connect(socket.fd(), self.data(), self.length()) != 0) {
+    // Not fatal: the socket closes as it would have, with that moment's small risk.
+    spdlog::debug("worker {}: connect {} before closing: {}", worker_index_, self.to_string(),
+                  errno_text(errno));
+  }
 }
 
 void UdpEndpoints::publish_size() noexcept {

@@ -84,6 +84,7 @@ class UdpEndpoints {
   // One budgeted pass; adds its counts and logs its drops. Returns how it ended.
   udp::EchoPassEnd pass(Endpoint& endpoint);
   void drain_and_close(Endpoint& endpoint);
+  void isolate(const UdpSocket& socket);
   void log_drops(const Endpoint& endpoint, const udp::EchoPassCounters& counters);
   void publish_size() noexcept;
 
