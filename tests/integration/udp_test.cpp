@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -432,6 +435,124 @@ TEST(UdpTest, KernelDropsMatchProcNetUdp) {
       *metrics, [&](const Scrape& s) { return s.sum(kernel) == static_cast<double>(dropped); });
   EXPECT_EQ(last.sum(kernel), static_cast<double>(dropped));
   EXPECT_EQ(last.sum(received) + last.sum(kernel), static_cast<double>(kFlood + 4));
+}
+
+// Closed-loop UDP load (one datagram in flight per client socket) on a thread of its own:
+// counts the datagrams answered, lost (no reply within kReplyTimeout) and corrupted.
+class UdpLoad {
+ public:
+  UdpLoad(const Endpoint& server, int sockets) {
+    for (int i = 0; i < sockets; ++i) sockets_.push_back(udp_client(server, "127.0.0.1"));
+  }
+  UdpLoad(const UdpLoad&) = delete;
+  UdpLoad& operator=(const UdpLoad&) = delete;
+  ~UdpLoad() { stop(); }
+
+  [[nodiscard]] bool valid() const {
+    return std::all_of(sockets_.begin(), sockets_.end(),
+                       [](const UniqueFd& fd) { return fd.valid(); });
+  }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  [[nodiscard]] std::uint64_t answered() const { return answered_.load(); }
+  [[nodiscard]] std::uint64_t sent() const { return sent_.load(); }
+  [[nodiscard]] std::uint64_t lost() const { return lost_.load(); }
+  [[nodiscard]] std::uint64_t corrupted() const { return corrupted_.load(); }
+  [[nodiscard]] std::uint64_t failed_sends() const { return failed_sends_.load(); }
+  // Waits until `count` more datagrams than now have been answered.
+  bool progress(std::uint64_t count, Clock::duration timeout = 30s) const {
+    const std::uint64_t target = answered() + count;
+    return eventually([&] { return answered() >= target || lost() > 0; }, timeout) &&
+           answered() >= target;
+  }
+
+ private:
+  void run() {
+    std::uint64_t sequence = 0;
+    std::vector<std::string> payloads(sockets_.size());
+    std::vector<bool> in_flight(sockets_.size());
+    while (!stop_.load()) {
+      for (std::size_t i = 0; i < sockets_.size(); ++i) {
+        payloads[i] = random_bytes(32 + (sequence % 200), sequence);
+        ++sequence;
+        in_flight[i] = send_datagram(sockets_[i].get(), payloads[i]);
+        (in_flight[i] ? sent_ : failed_sends_).fetch_add(1);
+      }
+      for (std::size_t i = 0; i < sockets_.size(); ++i) {
+        if (!in_flight[i]) continue;
+        auto reply = receive(sockets_[i].get());
+        if (!reply) {
+          lost_.fetch_add(1);
+        } else if (*reply != payloads[i]) {
+          corrupted_.fetch_add(1);
+        } else {
+          answered_.fetch_add(1);
+        }
+      }
+    }
+  }
+
+  std::vector<UniqueFd> sockets_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> answered_{0};
+  std::atomic<std::uint64_t> lost_{0};
+  std::atomic<std::uint64_t> corrupted_{0};
+  std::atomic<std::uint64_t> failed_sends_{0};
+};
+
+// Workers 4 -> 1 -> 4 under UDP load: new workers get sockets, retiring ones stop receiving
+// (steered away, then connected to themselves) and echo what they had queued before closing.
+// Not one datagram is lost.
+TEST(UdpTest, WorkerResizeUnderLoadLosesNothing) {
+  DaemonConfig config;
+  config.workers = 4;
+  config.metrics_listen = "127.0.0.1:0";
+  const std::string udp = "udp:\n  listen: [\"127.0.0.1:0\"]\n";
+  DaemonProcess daemon(config.yaml() + udp);
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  EXPECT_EQ(udp_socket_inodes(daemon.pid()).size(), 4U);
+
+  UdpLoad load(endpoints[0], 16);
+  ASSERT_TRUE(load.valid());
+  load.start();
+  ASSERT_TRUE(load.progress(200));
+  for (std::size_t round = 0; round < 3; ++round) {
+    for (unsigned workers : {1U, 4U}) {
+      config.workers = workers;
+      auto ready = daemon.reload(config.yaml() + udp);
+      ASSERT_TRUE(ready.has_value()) << "round " << round << ", " << workers << " workers";
+      // The UDP listener stays open across the resize, on the same port.
+      EXPECT_EQ(udp_endpoints(notification_field(*ready, "STATUS").value_or("")), endpoints);
+      ASSERT_TRUE(load.progress(200))
+          << "round " << round << ", " << workers << " workers: " << load.lost() << " lost, "
+          << load.corrupted() << " corrupted of " << load.sent() << " sent";
+    }
+    ASSERT_TRUE(daemon.wait_for_log_count("retired after serving", 3 * (round + 1), 30s));
+  }
+  load.stop();
+  EXPECT_EQ(load.lost(), 0U);
+  EXPECT_EQ(load.corrupted(), 0U);
+  EXPECT_EQ(load.failed_sends(), 0U);
+  EXPECT_EQ(udp_socket_inodes(daemon.pid()).size(), 4U);
+
+  const std::string received = "echod_udp_datagrams_received_total";
+  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
+    return s.sum(received) == static_cast<double>(load.sent());
+  });
+  EXPECT_EQ(last.sum(received), static_cast<double>(load.sent()));
+  EXPECT_EQ(last.sum("echod_udp_datagrams_sent_total"), static_cast<double>(load.sent()));
+  EXPECT_EQ(last.sum("echod_udp_datagrams_dropped_total"), 0);
 }
 
 TEST(UdpTest, ReloadOpensAndClosesUdpSockets) {
