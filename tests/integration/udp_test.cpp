@@ -333,6 +333,43 @@ TEST(UdpTest, ReceivedEqualsSentPlusDroppedWhenTheLoadStops) {
   EXPECT_GT(replies, 0U);
 }
 
+// `echod --status` lists each UDP address with its counts and drop reasons.
+TEST(UdpTest, StatusShowsEachUdpListenerWithItsDrops) {
+  UniqueFd holder = udp_client(Endpoint{"127.0.0.1", 9}, "127.0.0.1");
+  ASSERT_TRUE(holder.valid());
+  const std::uint16_t denied = local_port(holder.get());
+  holder.reset();
+  DaemonProcess daemon(config_with_udp(
+      "  listen: [\"127.0.0.1:0\"]\n  deny_source_ports: [" + std::to_string(denied) + "]\n", 1));
+  ASSERT_TRUE(daemon.start_ready());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  UniqueFd client = udp_client(endpoints[0], "127.0.0.1");
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(send_datagram(client.get(), "hello"));
+  ASSERT_EQ(receive(client.get()), std::optional<std::string>("hello"));
+  // One worker: the drop is logged after its pass, and after the echo's, was counted.
+  UniqueFd from_denied = udp_client(endpoints[0], "127.0.0.1", denied);
+  ASSERT_TRUE(from_denied.valid());
+  ASSERT_TRUE(send_datagram(from_denied.get(), "denied"));
+  ASSERT_TRUE(daemon.wait_for_log("reason denied_src_port"));
+
+  const std::vector<std::string> argv{echod_binary(), "--control-socket",
+                                      daemon.control_socket_path(), "--status"};
+  CommandResult human = run_command(argv, clean_environment(), 40s);
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("udp            " + endpoints[0].to_string() +
+                           ": 2 received, 1 echoed, 1 dropped (1 denied_src_port), 0 kernel drops"),
+            std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("udp sources    "), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("listening      " + daemon.endpoints()[0].to_string() + "\n"),
+            std::string::npos)
+      << "the TCP line lists TCP addresses only\n"
+      << human.out;
+}
+
 // One source spraying from many source ports (which the kernel spreads over both workers) is
 // held to one limit: at most its burst plus its rate for the time the test took, however long
 // that was; another source is not affected. Counts, not a rate: a slow machine only widens the
@@ -365,8 +402,11 @@ TEST(UdpTest, ASourceSprayingFromManyPortsIsHeldToOneLimit) {
       ASSERT_TRUE(send_datagram(port.get(), random_bytes(64, sent)));
       ++sent;
     }
-    last = scrape_until(
-        *metrics, [&](const Scrape& s) { return s.sum(received) == static_cast<double>(sent); });
+    // Each pass adds what it received, then what it echoed and dropped: wait for both.
+    last = scrape_until(*metrics, [&](const Scrape& s) {
+      return s.sum(received) == static_cast<double>(sent) &&
+             s.sum(echoed) + s.sum(dropped) == static_cast<double>(sent);
+    });
     ASSERT_EQ(last.sum(received), static_cast<double>(sent));
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -431,8 +471,10 @@ TEST(UdpTest, KernelDropsMatchProcNetUdp) {
   // ...and the kernel reports its drop count with the next datagram.
   ASSERT_TRUE(echoed_once(client.get(), "after"));
   const std::uint64_t dropped = proc_drops();
-  Scrape last = scrape_until(
-      *metrics, [&](const Scrape& s) { return s.sum(kernel) == static_cast<double>(dropped); });
+  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
+    return s.sum(kernel) == static_cast<double>(dropped) &&
+           s.sum(received) + s.sum(kernel) == static_cast<double>(kFlood + 4);
+  });
   EXPECT_EQ(last.sum(kernel), static_cast<double>(dropped));
   EXPECT_EQ(last.sum(received) + last.sum(kernel), static_cast<double>(kFlood + 4));
 }
@@ -548,7 +590,8 @@ TEST(UdpTest, WorkerResizeUnderLoadLosesNothing) {
 
   const std::string received = "echod_udp_datagrams_received_total";
   Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
-    return s.sum(received) == static_cast<double>(load.sent());
+    return s.sum(received) == static_cast<double>(load.sent()) &&
+           s.sum("echod_udp_datagrams_sent_total") == static_cast<double>(load.sent());
   });
   EXPECT_EQ(last.sum(received), static_cast<double>(load.sent()));
   EXPECT_EQ(last.sum("echod_udp_datagrams_sent_total"), static_cast<double>(load.sent()));
