@@ -35,6 +35,10 @@ ListenerConfig ListenerConfig::tcp(const SocketAddress& address) {
   return ListenerConfig{address, ListenProtocol::kTcp, {}};
 }
 
+ListenerConfig ListenerConfig::udp(const SocketAddress& address) {
+  return ListenerConfig{address, ListenProtocol::kUdp, {}};
+}
+
 std::string ListenerConfig::to_string() const {
   return protocol == ListenProtocol::kUdp ? address.to_string() + "/udp" : address.to_string();
 }
@@ -58,6 +62,16 @@ std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>&
 std::vector<ListenerConfig> Config::default_listen() {
   return {ListenerConfig::tcp(*SocketAddress::parse("127.0.0.1:7").address),
           ListenerConfig::tcp(*SocketAddress::parse("[::1]:7").address)};
+}
+
+std::vector<ListenerConfig> Config::all_listeners() const {
+  std::vector<ListenerConfig> all = listen;
+  all.insert(all.end(), udp.listen.begin(), udp.listen.end());
+  return all;
+}
+
+std::vector<std::uint16_t> UdpConfig::default_deny_source_ports() {
+  return {1900, 2049, 3702, 5353, 5683, 11211, 27960};
 }
 
 SocketAddress MetricsConfig::default_listen() {

@@ -88,8 +88,8 @@ struct WorkerCount {
   friend bool operator==(const WorkerCount&, const WorkerCount&) = default;
 };
 
-// The transport a listener serves. Only TCP is read from the configuration file for now; UDP
-// listeners will be one socket per worker per address, opened by the same listener registry.
+// The transport a listener serves: `listen:` lists TCP listeners, `udp.listen` UDP ones. A UDP
+// listener is one SO_REUSEPORT datagram socket per worker, opened by the same listener registry.
 enum class ListenProtocol { kTcp, kUdp };
 
 // Per-listener options. None yet: this is where a listener's own settings (such as the PROXY
@@ -107,6 +107,7 @@ struct ListenerConfig {
   ListenerOptions options;
 
   static ListenerConfig tcp(const SocketAddress& address);
+  static ListenerConfig udp(const SocketAddress& address);
   // "127.0.0.1:7" for TCP (as `listen:` writes it), "127.0.0.1:7/udp" for UDP.
   [[nodiscard]] std::string to_string() const;
 
@@ -121,15 +122,51 @@ struct ListenerConfigHash {
 std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>& list,
                                               const std::vector<ListenerConfig>& other);
 
+// UDP echo (RFC 862), the `udp:` section. Off unless `listen` names an address. Every value
+// applies on reload. docs/configuration.md gives the reasons for each default.
+struct UdpConfig {
+  std::vector<ListenerConfig> listen;  // protocol kUdp; empty: no UDP socket at all
+  // Longest datagram echoed; a longer (or truncated) one is dropped and counted, never echoed
+  // cut. 65527 is the largest UDP payload IPv6 carries (IPv4: 65507).
+  std::size_t max_datagram = 65527;
+  // Source ports below this are other services' ports: a datagram from one is dropped.
+  std::uint32_t min_source_port = 1024;
+  std::vector<std::uint16_t> deny_source_ports = default_deny_source_ports();
+  // Per source (IPv4 address, IPv6 /64): datagrams per second and burst, bytes per second
+  // (burst: twice that). Process-wide: datagrams per second (burst: twice that). 0 = no limit.
+  std::uint32_t rate_per_source = 200;
+  std::uint32_t burst_per_source = 400;
+  std::size_t bytes_per_source = 256 * 1024;
+  std::uint32_t rate_global = 20000;
+  // Sources the rate limits do not apply to (the guards still do). Default: loopback.
+  std::vector<Cidr> rate_limit_exempt = LimitsConfig::default_exempt();
+  // Lets a listener that is not on loopback run with a rate limit switched off.
+  bool allow_unlimited_public = false;
+  AccessConfig access;  // the same semantics as limits.access
+
+  // NFS, SSDP, WS-Discovery, mDNS, CoAP, memcached, Quake 3: services at or above 1024 that
+  // answer a datagram with one (udp::GuardConfig::default_deny_source_ports()).
+  static std::vector<std::uint16_t> default_deny_source_ports();
+  [[nodiscard]] bool enabled() const { return !listen.empty(); }
+  // Whether some rate limit is switched off (0).
+  [[nodiscard]] bool unlimited() const {
+    return rate_per_source == 0 || bytes_per_source == 0 || rate_global == 0;
+  }
+  friend bool operator==(const UdpConfig&, const UdpConfig&) = default;
+};
+
 struct Config {
   std::vector<ListenerConfig> listen = default_listen();
   WorkerCount workers;
   LoggingConfig log;
   LimitsConfig limits;
   MetricsConfig metrics;
+  UdpConfig udp;
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
 
   static std::vector<ListenerConfig> default_listen();  // TCP 127.0.0.1:7 and [::1]:7
+  // `listen` then `udp.listen`: every listener the registry opens.
+  [[nodiscard]] std::vector<ListenerConfig> all_listeners() const;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

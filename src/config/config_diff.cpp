@@ -7,17 +7,22 @@
 namespace echod {
 
 bool ConfigChanges::any() const {
-  return !added_listeners.empty() || !removed_listeners.empty() || log_level || limits ||
+  return !added_listeners.empty() || !removed_listeners.empty() || log_level || limits || udp ||
          shutdown_timeout || metrics || workers || log_target;
 }
 
 ConfigChanges diff_configs(const Config& before, const Config& after) {
   ConfigChanges changes;
-  changes.added_listeners = listeners_only_in(after.listen, before.listen);
-  changes.removed_listeners = listeners_only_in(before.listen, after.listen);
+  const std::vector<ListenerConfig> before_listeners = before.all_listeners();
+  const std::vector<ListenerConfig> after_listeners = after.all_listeners();
+  changes.added_listeners = listeners_only_in(after_listeners, before_listeners);
+  changes.removed_listeners = listeners_only_in(before_listeners, after_listeners);
   changes.log_level = before.log.level != after.log.level;
   changes.log_target = before.log.target != after.log.target;
   changes.limits = before.limits != after.limits;
+  UdpConfig before_udp = before.udp;
+  before_udp.listen = after.udp.listen;
+  changes.udp = before_udp != after.udp;
   changes.shutdown_timeout = before.shutdown_timeout != after.shutdown_timeout;
   changes.workers = before.workers != after.workers;
   // An address given while the endpoint is off changes nothing.

@@ -15,6 +15,7 @@ struct ConfigChanges {
   bool log_level = false;
   bool limits = false;
   bool shutdown_timeout = false;
+  bool udp = false;         // a `udp:` value other than `listen` (guards, rates, sizes)
   bool metrics = false;     // the endpoint is restarted on its new address (or stopped)
   bool workers = false;     // applied on reload (workers started or retired)
   bool log_target = false;  // needs a restart

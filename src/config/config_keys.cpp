@@ -141,6 +141,59 @@ void read_networks(ValueSource& value, std::vector<Cidr>& out) {
   if (networks) out = std::move(*networks);
 }
 
+// --- The `udp:` section ---
+
+// `udp.listen`: UDP listeners. Empty (or every address commented out) switches UDP off.
+void read_udp_listen(ValueSource& value, ConfigDraft& draft) {
+  if (value.is_null()) {
+    draft.config.udp.listen.clear();
+    return;
+  }
+  static constexpr ListSpec kSpec{"HOST:PORT string", "address", R"(["127.0.0.1:7", "[::1]:7"])",
+                                  "; quote IPv6 addresses, e.g. \"[::1]:7\""};
+  auto listeners =
+      read_list<ListenerConfig>(value, kSpec, [](const std::string& text, std::string& message) {
+        auto parsed = SocketAddress::parse(text);
+        message = parsed.error;
+        return parsed.address ? std::optional(ListenerConfig::udp(*parsed.address)) : std::nullopt;
+      });
+  if (listeners) draft.config.udp.listen = std::move(*listeners);
+}
+
+// A port number in a list (read_list() wants to_string() for its duplicate check).
+struct PortNumber {
+  std::uint16_t value;
+  [[nodiscard]] std::string to_string() const { return std::to_string(value); }
+};
+
+void read_ports(ValueSource& value, std::vector<std::uint16_t>& out) {
+  if (value.is_null()) {
+    out.clear();
+    return;
+  }
+  static constexpr ListSpec kSpec{"port number", "port", "[2049, 11211]", ""};
+  auto ports =
+      read_list<PortNumber>(value, kSpec, [](const std::string& text, std::string& message) {
+        auto port = parse_count(text, 1, 65535, message);
+        return port ? std::optional(PortNumber{static_cast<std::uint16_t>(*port)}) : std::nullopt;
+      });
+  if (!ports) return;
+  out.clear();
+  for (const PortNumber& port : *ports) out.push_back(port.value);
+}
+
+void read_bool(ValueSource& value, bool& out) {
+  auto text = value.scalar("true or false");
+  if (!text) return;
+  if (*text == "true") {
+    out = true;
+  } else if (*text == "false") {
+    out = false;
+  } else {
+    value.error("'" + excerpt(*text) + "' is not true or false");
+  }
+}
+
 void read_metrics_enabled(ValueSource& value, ConfigDraft& draft) {
   auto text = value.scalar("true or false");
   if (!text) return;
@@ -179,6 +232,13 @@ std::vector<std::string> quoted_items(const std::vector<T>& values) {
   std::vector<std::string> items;
   items.reserve(values.size());
   for (const T& value : values) items.push_back(quoted(value.to_string()));
+  return items;
+}
+
+std::vector<std::string> port_items(const std::vector<std::uint16_t>& ports) {
+  std::vector<std::string> items;
+  items.reserve(ports.size());
+  for (std::uint16_t port : ports) items.push_back(std::to_string(port));
   return items;
 }
 
@@ -231,6 +291,25 @@ void describe_access(const Config& before, const Config& after, std::vector<std:
   if (before.limits.access != after.limits.access) add_once(lines, "limits.access changed");
 }
 
+void describe_udp_listen(const Config& before, const Config& after,
+                         std::vector<std::string>& lines) {
+  const auto added = listeners_only_in(after.udp.listen, before.udp.listen);
+  const auto removed = listeners_only_in(before.udp.listen, after.udp.listen);
+  if (!added.empty()) lines.push_back("udp.listen " + join_with_sign('+', added));
+  if (!removed.empty()) lines.push_back("udp.listen " + join_with_sign('-', removed));
+}
+
+void describe_udp_lists(const Config& before, const Config& after,
+                        std::vector<std::string>& lines) {
+  const UdpConfig& a = before.udp;
+  const UdpConfig& b = after.udp;
+  if (a.deny_source_ports != b.deny_source_ports) {
+    add_once(lines, "udp.deny_source_ports changed");
+  }
+  if (a.rate_limit_exempt != b.rate_limit_exempt) add_once(lines, "udp.rate_limit_exempt changed");
+  if (a.access != b.access) add_once(lines, "udp.access changed");
+}
+
 // One phrase for the endpoint as a whole: "metrics off -> 127.0.0.1:9707".
 void describe_metrics(const Config& before, const Config& after, std::vector<std::string>& lines) {
   auto state = [](const MetricsConfig& config) {
@@ -263,6 +342,20 @@ FormattedValue format_value(std::chrono::milliseconds duration) {
 template <auto Field>
 FormattedValue format_limit(const Config& config) {
   return format_value(config.limits.*Field);
+}
+
+// The `udp:` scalars, by member.
+template <std::uint32_t UdpConfig::*Field, std::uint32_t Min, std::uint32_t Max>
+void read_udp_count(ValueSource& value, ConfigDraft& draft) {
+  read_count(value, Min, Max, draft.config.udp.*Field);
+}
+template <std::size_t UdpConfig::*Field, std::size_t Min, std::size_t Max>
+void read_udp_size(ValueSource& value, ConfigDraft& draft) {
+  read_size(value, Min, Max, draft.config.udp.*Field);
+}
+template <auto Field>
+FormattedValue format_udp(const Config& config) {
+  return format_value(config.udp.*Field);
 }
 
 void read_workers(ValueSource& value, ConfigDraft& draft) {
@@ -305,6 +398,17 @@ constexpr ConfigKey limit_count(std::string_view name, std::string_view example)
 template <std::chrono::milliseconds L::*Field>
 constexpr ConfigKey limit_timeout(std::string_view name, std::string_view example) {
   return {"limits", name, kLive, example, read_limit_timeout<Field>, format_limit<Field>, nullptr};
+}
+
+using U = UdpConfig;
+
+template <std::uint32_t U::*Field, std::uint32_t Min, std::uint32_t Max>
+constexpr ConfigKey udp_count(std::string_view name, std::string_view example) {
+  return {"udp", name, kLive, example, read_udp_count<Field, Min, Max>, format_udp<Field>, nullptr};
+}
+template <std::size_t U::*Field, std::size_t Min, std::size_t Max>
+constexpr ConfigKey udp_size(std::string_view name, std::string_view example) {
+  return {"udp", name, kLive, example, read_udp_size<Field, Min, Max>, format_udp<Field>, nullptr};
 }
 
 // The table. Each entry: section, name, how a change applies, an example value, then how the
@@ -350,6 +454,42 @@ const auto kKeys = std::to_array<ConfigKey>({
     {"metrics", "listen", kMetrics, R"("127.0.0.1:9100")", read_metrics_listen,
      [](const Config& c) -> FormattedValue { return quoted(c.metrics.listen.to_string()); },
      describe_metrics},
+    {"udp", "listen", kListeners, R"(["127.0.0.1:7007"])", read_udp_listen,
+     [](const Config& c) -> FormattedValue {
+       std::vector<std::string> items;
+       for (const ListenerConfig& l : c.udp.listen) items.push_back(quoted(l.address.to_string()));
+       return items;
+     },
+     describe_udp_listen},
+    udp_size<&U::max_datagram, 1, kMaxUdpDatagram>("max_datagram", "1472"),
+    udp_count<&U::min_source_port, 1, 65535>("min_source_port", "2048"),
+    {"udp", "deny_source_ports", kLive, "[11211]",
+     [](ValueSource& v, ConfigDraft& d) { read_ports(v, d.config.udp.deny_source_ports); },
+     [](const Config& c) -> FormattedValue { return port_items(c.udp.deny_source_ports); },
+     describe_udp_lists},
+    udp_count<&U::rate_per_source, 0, kMaxUdpRate>("rate_per_source", "50"),
+    // A bucket of 0 tokens would drop every datagram; "no limit" is rate_per_source: 0.
+    udp_count<&U::burst_per_source, 1, kMaxUdpRate>("burst_per_source", "100"),
+    udp_size<&U::bytes_per_source, 0, kMaxUdpBytesPerSource>("bytes_per_source", "1MiB"),
+    udp_count<&U::rate_global, 0, kMaxUdpRate>("rate_global", "5000"),
+    {"udp", "rate_limit_exempt", kLive, R"(["10.0.0.0/8"])",
+     [](ValueSource& v, ConfigDraft& d) { read_networks(v, d.config.udp.rate_limit_exempt); },
+     [](const Config& c) -> FormattedValue { return quoted_items(c.udp.rate_limit_exempt); },
+     describe_udp_lists},
+    {"udp", "allow_unlimited_public", kLive, "true",
+     [](ValueSource& v, ConfigDraft& d) { read_bool(v, d.config.udp.allow_unlimited_public); },
+     [](const Config& c) -> FormattedValue {
+       return std::string(c.udp.allow_unlimited_public ? "true" : "false");
+     },
+     nullptr},
+    {"udp.access", "allow", kLive, R"(["192.0.2.0/24"])",
+     [](ValueSource& v, ConfigDraft& d) { read_networks(v, d.config.udp.access.allow); },
+     [](const Config& c) -> FormattedValue { return quoted_items(c.udp.access.allow); },
+     describe_udp_lists},
+    {"udp.access", "deny", kLive, R"(["198.51.100.0/24"])",
+     [](ValueSource& v, ConfigDraft& d) { read_networks(v, d.config.udp.access.deny); },
+     [](const Config& c) -> FormattedValue { return quoted_items(c.udp.access.deny); },
+     describe_udp_lists},
     {"", "shutdown_timeout", kLive, "30s",
      [](ValueSource& v, ConfigDraft& d) {
        read_duration(v, kMaxShutdownTimeout, d.config.shutdown_timeout);
@@ -376,6 +516,23 @@ std::vector<KeyError> check_across_keys(ConfigDraft& draft) {
         {"limits.max_connections_per_ip", std::to_string(limits.max_connections_per_ip) +
                                               " is more than limits.max_connections (" +
                                               std::to_string(limits.max_connections) + ")"});
+  }
+
+  // An echo port open to other hosts without a rate limit is a reflector for spoofed sources.
+  const UdpConfig& udp = config.udp;
+  if (udp.unlimited() && !udp.allow_unlimited_public) {
+    for (const ListenerConfig& listener : udp.listen) {
+      if (listener.address.is_loopback()) continue;
+      const char* which = udp.rate_per_source == 0    ? "udp.rate_per_source"
+                          : udp.bytes_per_source == 0 ? "udp.bytes_per_source"
+                                                      : "udp.rate_global";
+      errors.push_back({"udp.listen", listener.address.to_string() +
+                                          " is not a loopback address and " + which +
+                                          " is 0 (no limit): anyone could use echod to reflect "
+                                          "traffic; set a rate, or udp.allow_unlimited_public: "
+                                          "true if that is intended"});
+      break;
+    }
   }
 
   // `enabled: false` keeps the endpoint off regardless of `listen`.

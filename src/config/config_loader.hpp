@@ -45,6 +45,11 @@ inline constexpr std::size_t kMaxMaxPendingOutput = 64 * 1024 * 1024;
 // Linux's default fs.nr_open: no process can have more file descriptors than this.
 inline constexpr std::uint32_t kMaxConnectionsLimit = 1024 * 1024;
 inline constexpr std::uint32_t kMaxAcceptRatePerIp = 1000 * 1000;
+// The largest UDP payload: 65535 bytes minus the 8-byte UDP header (IPv6 without jumbograms;
+// IPv4 carries 20 bytes less).
+inline constexpr std::size_t kMaxUdpDatagram = 65527;
+inline constexpr std::uint32_t kMaxUdpRate = 10 * 1000 * 1000;
+inline constexpr std::size_t kMaxUdpBytesPerSource = std::size_t{1024} * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kMaxShutdownTimeout = std::chrono::hours(1);
 inline constexpr std::chrono::milliseconds kMaxConnectionTimeout = std::chrono::hours(24);
 

@@ -45,6 +45,16 @@ std::string to_json(const DaemonStatus& status) {
                        {"bytes_received", w.bytes_received},
                        {"bytes_sent", w.bytes_sent}});
   }
+  Json udp_listeners = Json::array();
+  for (const auto& u : status.udp) {
+    udp_listeners.push_back({{"address", u.address},
+                             {"received", u.received},
+                             {"sent", u.sent},
+                             {"received_bytes", u.received_bytes},
+                             {"sent_bytes", u.sent_bytes},
+                             {"kernel_drops", u.kernel_drops},
+                             {"dropped_by_reason", u.dropped_by_reason}});
+  }
   Json json = {{"version", status.version},
                {"commit", status.commit},
                {"pid", status.pid},
@@ -60,8 +70,18 @@ std::string to_json(const DaemonStatus& status) {
                {"rejected", status.rejected},
                {"rejected_by_reason", status.rejected_by_reason},
                {"closed_by_reason", status.closed_by_reason},
-               {"metrics", status.metrics}};
+               {"metrics", status.metrics},
+               {"udp",
+                {{"listeners", udp_listeners},
+                 {"sources", status.udp_sources},
+                 {"source_evictions", status.udp_source_evictions}}}};
   return json.dump(2) + "\n";
+}
+
+std::uint64_t DaemonStatus::UdpListener::dropped() const {
+  std::uint64_t sum = 0;
+  for (const auto& [reason, count] : dropped_by_reason) sum += count;
+  return sum;
 }
 
 std::string to_json(const ReloadOutcome& outcome) {
@@ -90,6 +110,22 @@ DaemonStatus status_from_json(const std::string& text) {
     status.rejected_by_reason = json.value("rejected_by_reason", Counts{});
     status.closed_by_reason = json.value("closed_by_reason", Counts{});
     status.metrics = json.value("metrics", std::string());
+    if (json.contains("udp")) {
+      const Json& udp = json.at("udp");
+      for (const Json& u : udp.at("listeners")) {
+        DaemonStatus::UdpListener listener;
+        listener.address = u.at("address").get<std::string>();
+        listener.received = u.at("received").get<std::uint64_t>();
+        listener.sent = u.at("sent").get<std::uint64_t>();
+        listener.received_bytes = u.at("received_bytes").get<std::uint64_t>();
+        listener.sent_bytes = u.at("sent_bytes").get<std::uint64_t>();
+        listener.kernel_drops = u.at("kernel_drops").get<std::uint64_t>();
+        listener.dropped_by_reason = u.value("dropped_by_reason", Counts{});
+        status.udp.push_back(std::move(listener));
+      }
+      status.udp_sources = udp.value("sources", std::uint64_t{0});
+      status.udp_source_evictions = udp.value("source_evictions", std::uint64_t{0});
+    }
     for (const Json& w : json.at("workers")) {
       status.workers.push_back(
           {w.at("index").get<unsigned>(), w.at("connections").get<std::uint64_t>(),
@@ -157,6 +193,17 @@ std::string format_status(const DaemonStatus& status) {
   }
   text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
                       human_bytes(sent));
+  for (const auto& u : status.udp) {
+    text +=
+        fmt::format("udp            {}: {} received, {} echoed, {} dropped{}, {} kernel drops\n",
+                    u.address, u.received, u.sent, u.dropped(),
+                    u.dropped_by_reason.empty() ? "" : " (" + counts(u.dropped_by_reason) + ")",
+                    u.kernel_drops);
+  }
+  if (!status.udp.empty()) {
+    text += fmt::format("udp sources    {} tracked by the rate limits, {} evicted\n",
+                        status.udp_sources, status.udp_source_evictions);
+  }
   text += fmt::format("metrics        {}\n",
                       status.metrics.empty() ? "off" : "http://" + status.metrics + "/metrics");
   text += "worker  connections  accepted  closed\n";

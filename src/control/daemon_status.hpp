@@ -18,6 +18,19 @@ struct DaemonStatus {
     std::uint64_t bytes_sent = 0;
   };
 
+  // One UDP listener's counters (the metrics' echod_udp_* series for its `listener` label).
+  struct UdpListener {
+    std::string address;
+    std::uint64_t received = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t received_bytes = 0;
+    std::uint64_t sent_bytes = 0;
+    std::uint64_t kernel_drops = 0;                          // receive queue full (SO_RXQ_OVFL)
+    std::map<std::string, std::uint64_t> dropped_by_reason;  // only reasons that occurred
+
+    [[nodiscard]] std::uint64_t dropped() const;
+  };
+
   std::string version;
   std::string commit;
   long pid = 0;
@@ -27,14 +40,17 @@ struct DaemonStatus {
   std::string last_reload_result;  // "none", "ok" or "failed"
   std::string last_reload_time;    // ISO 8601 UTC; empty when none
   std::vector<std::string> last_reload_errors;
-  std::vector<std::string> listeners;
+  std::vector<std::string> listeners;  // TCP
   std::vector<Worker> workers;
   std::uint64_t rejected = 0;
   // Totals over the workers, by the labels of the metrics (worker/worker_status.hpp); only
   // reasons that occurred are listed.
   std::map<std::string, std::uint64_t> rejected_by_reason;
   std::map<std::string, std::uint64_t> closed_by_reason;
-  std::string metrics;  // the metrics endpoint's address; empty when off
+  std::string metrics;            // the metrics endpoint's address; empty when off
+  std::vector<UdpListener> udp;   // empty when UDP is off
+  std::uint64_t udp_sources = 0;  // tracked by the rate-limit table
+  std::uint64_t udp_source_evictions = 0;
 };
 
 // The outcome of a reload asked for over the control socket.

@@ -62,6 +62,13 @@ void MetricsCollector::publish(const DaemonFacts& facts) {
   facts_ = facts;
 }
 
+void MetricsCollector::set_udp(std::vector<UdpListenerView> listeners,
+                               const udp::RateTable* rates) {
+  MutexLock lock(mutex_);
+  udp_listeners_ = std::move(listeners);
+  udp_rates_ = rates;
+}
+
 void MetricsCollector::set_workers(std::vector<WorkerView> workers) {
   MutexLock lock(mutex_);
   workers_ = std::move(workers);
@@ -83,6 +90,58 @@ void MetricsCollector::retire(const WorkerStatus& status) {
 WorkerTotals MetricsCollector::retired_totals() const {
   MutexLock lock(mutex_);
   return retired_;
+}
+
+void MetricsCollector::collect_udp(std::vector<MetricFamily>& families) const {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  families.push_back(gauge("echod_udp_listeners", "UDP listen addresses echoing datagrams",
+                           static_cast<double>(udp_listeners_.size())));
+  MetricFamily received = family("echod_udp_datagrams_received_total",
+                                 "UDP datagrams received, per listener", MetricType::Counter);
+  MetricFamily sent = family("echod_udp_datagrams_sent_total", "UDP datagrams echoed, per listener",
+                             MetricType::Counter);
+  MetricFamily received_bytes =
+      family("echod_udp_received_bytes_total", "UDP payload bytes received, per listener",
+             MetricType::Counter);
+  MetricFamily sent_bytes = family("echod_udp_sent_bytes_total",
+                                   "UDP payload bytes echoed, per listener", MetricType::Counter);
+  MetricFamily dropped =
+      family("echod_udp_datagrams_dropped_total",
+             "UDP datagrams received and not echoed, per listener and reason", MetricType::Counter);
+  MetricFamily kernel = family(
+      "echod_udp_socket_drops_total",
+      "UDP datagrams the kernel dropped before echod read them (receive queue full), per listener",
+      MetricType::Counter);
+  for (const UdpListenerView& view : udp_listeners_) {
+    const udp::ListenerStats& stats = *view.stats;
+    const std::vector<ClientMetric::Label> labels{{"listener", view.name}};
+    add_sample(received, static_cast<double>(stats.received.load(kRelaxed)), labels);
+    add_sample(sent, static_cast<double>(stats.sent.load(kRelaxed)), labels);
+    add_sample(received_bytes, static_cast<double>(stats.received_bytes.load(kRelaxed)), labels);
+    add_sample(sent_bytes, static_cast<double>(stats.sent_bytes.load(kRelaxed)), labels);
+    add_sample(kernel, static_cast<double>(stats.kernel_drops.load(kRelaxed)), labels);
+    for (const udp::DropReasonInfo& reason : udp::kDropReasons) {
+      add_sample(
+          dropped,
+          static_cast<double>(stats.drops[static_cast<std::size_t>(reason.reason)].load(kRelaxed)),
+          {{"listener", view.name}, {"reason", std::string(reason.label)}});
+    }
+  }
+  families.push_back(std::move(received));
+  families.push_back(std::move(sent));
+  families.push_back(std::move(received_bytes));
+  families.push_back(std::move(sent_bytes));
+  families.push_back(std::move(dropped));
+  families.push_back(std::move(kernel));
+  families.push_back(gauge("echod_udp_source_table_entries",
+                           "UDP sources tracked by the rate limits now (fixed-size table)",
+                           udp_rates_ != nullptr ? static_cast<double>(udp_rates_->size()) : 0));
+  families.push_back(
+      gauge("echod_udp_source_table_capacity", "UDP sources the rate-limit table can track at most",
+            udp_rates_ != nullptr ? static_cast<double>(udp_rates_->capacity()) : 0));
+  families.push_back(counter("echod_udp_source_table_evictions_total",
+                             "UDP sources pushed out of the full rate-limit table for another",
+                             udp_rates_ != nullptr ? udp_rates_->evictions() : 0));
 }
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
@@ -165,6 +224,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   families.push_back(counter("echod_accept_pauses_total",
                              "Accept pauses after running out of file descriptors or memory",
                              totals.accept_pauses));
+  collect_udp(families);
   return families;
 }
 

@@ -2,9 +2,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "sys/mutex.hpp"
+#include "udp/listener_stats.hpp"
+#include "udp/rate_table.hpp"
 #include "worker/worker_status.hpp"
 
 #include <prometheus/collectable.h>
@@ -43,7 +47,16 @@ class MetricsCollector final : public prometheus::Collectable {
     bool responsive;  // answered the supervisor's last liveness ping in time
   };
 
+  // One UDP listener: its address (the `listener` label) and its counters.
+  struct UdpListenerView {
+    std::string name;
+    std::shared_ptr<const udp::ListenerStats> stats;
+  };
+
   void publish(const DaemonFacts& facts);
+  // The UDP listeners open now, and the rate table (nullptr until UDP was first enabled; it
+  // must outlive the collector's use of it: the supervisor keeps it until it stops).
+  void set_udp(std::vector<UdpListenerView> listeners, const udp::RateTable* rates);
   void set_workers(std::vector<WorkerView> workers);
   // The supervisor's liveness check found the worker answering, or no longer answering.
   void set_responsive(const WorkerStatus& status, bool responsive);
@@ -56,10 +69,14 @@ class MetricsCollector final : public prometheus::Collectable {
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
+  void collect_udp(std::vector<prometheus::MetricFamily>& families) const ECHOD_REQUIRES(mutex_);
+
   mutable Mutex mutex_;
   DaemonFacts facts_ ECHOD_GUARDED_BY(mutex_);
   std::vector<WorkerView> workers_ ECHOD_GUARDED_BY(mutex_);
   WorkerTotals retired_ ECHOD_GUARDED_BY(mutex_);
+  std::vector<UdpListenerView> udp_listeners_ ECHOD_GUARDED_BY(mutex_);
+  const udp::RateTable* udp_rates_ ECHOD_GUARDED_BY(mutex_) = nullptr;
 };
 
 }  // namespace echod

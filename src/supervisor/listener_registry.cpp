@@ -40,18 +40,36 @@ std::vector<ListenSocket> ListenerRegistry::open(const ListenerConfig& listener,
   }
 }
 
+std::vector<UdpSocket> ListenerRegistry::open_udp(const ListenerConfig& listener,
+                                                  unsigned workers) {
+  try {
+    return open_udp_group(listener.address, workers);
+  } catch (const std::system_error& e) {
+    std::string hint = listen_hint(e.code().value());
+    if (e.code().value() == EADDRINUSE) {
+      hint =
+          "another process is using this UDP port; stop it, or choose another address in "
+          "'udp.listen'";
+    }
+    throw StartupError("cannot listen on " + listener.to_string() + ": " + e.what() + "; " + hint);
+  }
+}
+
 const ListenerRegistry::Group& ListenerRegistry::add(const ListenerConfig& configured,
                                                      const SocketAddress& bound,
                                                      std::size_t sockets,
                                                      std::optional<ListenSocket> inherited) {
-  groups_.push_back(Group{next_id_++, configured, bound, std::move(inherited)});
+  const bool udp = configured.protocol == ListenProtocol::kUdp;
+  groups_.push_back(Group{next_id_++, configured, bound, std::move(inherited),
+                          udp ? std::make_shared<udp::ListenerStats>() : nullptr});
+  const std::string name = udp ? "UDP " + bound.to_string() : bound.to_string();
   if (bound.is_wildcard()) {
     spdlog::warn(
         "listening on {}, a wildcard address: anyone who can reach this host can use echod; "
-        "list specific addresses in 'listen:' unless that is intended",
-        bound.to_string());
+        "list specific addresses in '{}' unless that is intended",
+        name, udp ? "udp.listen" : "listen:");
   } else {
-    spdlog::info("listening on {} ({} socket(s))", bound.to_string(), sockets);
+    spdlog::info("listening on {} ({} socket(s))", name, sockets);
   }
   return groups_.back();
 }
@@ -61,13 +79,19 @@ std::optional<std::uint32_t> ListenerRegistry::remove(const ListenerConfig& conf
                          [&](const Group& group) { return group.configured == configured; });
   if (it == groups_.end()) return std::nullopt;
   const std::uint32_t id = it->id;
-  spdlog::info("closing listener {} once its queue is empty", it->bound.to_string());
+  spdlog::info("closing listener {}{} once its queue is empty",
+               it->configured.protocol == ListenProtocol::kUdp ? "UDP " : "",
+               it->bound.to_string());
   groups_.erase(it);
   return id;
 }
 
 ListenSocket ListenerRegistry::socket_for_new_worker(const Group& group) {
   return group.inherited ? group.inherited->duplicate() : ListenSocket::open(group.bound);
+}
+
+UdpSocket ListenerRegistry::udp_socket_for_new_worker(const Group& group) {
+  return UdpSocket::open(group.bound);
 }
 
 bool ListenerRegistry::has_own_sockets() const {
@@ -78,9 +102,27 @@ bool ListenerRegistry::has_own_sockets() const {
 std::string ListenerRegistry::bound_addresses() const {
   std::string addresses;
   for (const Group& group : groups_) {
+    if (group.configured.protocol != ListenProtocol::kTcp) continue;
     addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
   }
   return addresses.empty() ? "no address" : addresses;
+}
+
+std::string ListenerRegistry::udp_addresses() const {
+  std::string addresses;
+  for (const Group& group : groups_) {
+    if (group.configured.protocol != ListenProtocol::kUdp) continue;
+    addresses += (addresses.empty() ? "" : ", ") + group.bound.to_string();
+  }
+  return addresses;
+}
+
+std::vector<std::uint16_t> ListenerRegistry::udp_ports() const {
+  std::vector<std::uint16_t> ports;
+  for (const Group& group : groups_) {
+    if (group.configured.protocol == ListenProtocol::kUdp) ports.push_back(group.bound.port());
+  }
+  return ports;
 }
 
 }  // namespace echod

@@ -2,12 +2,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "net/listen_socket.hpp"
+#include "net/udp_socket.hpp"
+#include "udp/listener_stats.hpp"
 
 namespace echod {
 
@@ -16,9 +19,9 @@ namespace echod {
 // and a UDP listener on one address can never be taken for each other. Each listener is one
 // group of sockets, one per serving worker; the workers know a group by its id.
 //
-// Only TCP listeners exist so far (an SO_REUSEPORT group of listening sockets). A UDP listener
-// will be a group too: one SO_REUSEPORT datagram socket per worker, opened here by open() and
-// socket_for_new_worker(), handed to the workers the same way.
+// A TCP listener is an SO_REUSEPORT group of listening sockets; a UDP listener is an
+// SO_REUSEPORT group of datagram sockets (open_udp(), udp_socket_for_new_worker()), handed to
+// the workers the same way, with the counters the workers add to (`udp_stats`).
 //
 // Supervisor thread only.
 class ListenerRegistry {
@@ -29,11 +32,14 @@ class ListenerRegistry {
     SocketAddress bound;        // with the port the kernel gave
     // Socket activation: a handle on the socket systemd passed, for workers started later.
     std::optional<ListenSocket> inherited;
+    std::shared_ptr<udp::ListenerStats> udp_stats;  // UDP listeners only
   };
 
   // Opens one socket per worker for `listener`, or throws StartupError naming the address,
   // the error and what to do about it.
   static std::vector<ListenSocket> open(const ListenerConfig& listener, unsigned workers);
+  // The same for a UDP listener.
+  static std::vector<UdpSocket> open_udp(const ListenerConfig& listener, unsigned workers);
 
   // Registers a listener whose sockets are open (bound to `bound`), and logs it.
   const Group& add(const ListenerConfig& configured, const SocketAddress& bound,
@@ -44,13 +50,18 @@ class ListenerRegistry {
   // A socket of `group` for a worker started later: another handle on an inherited socket, or a
   // new socket that joins the group. Throws std::system_error.
   static ListenSocket socket_for_new_worker(const Group& group);
+  static UdpSocket udp_socket_for_new_worker(const Group& group);
 
   [[nodiscard]] const std::vector<Group>& groups() const { return groups_; }
   [[nodiscard]] std::size_t size() const { return groups_.size(); }
   // Whether any listener's sockets are echod's own (not passed by systemd).
   [[nodiscard]] bool has_own_sockets() const;
-  // "127.0.0.1:7, [::1]:7", or "no address".
+  // The TCP listeners: "127.0.0.1:7, [::1]:7", or "no address".
   [[nodiscard]] std::string bound_addresses() const;
+  // The UDP listeners: "127.0.0.1:7, [::1]:7", or "" when there is none.
+  [[nodiscard]] std::string udp_addresses() const;
+  // The ports of the UDP listeners (those a datagram's source port must not be).
+  [[nodiscard]] std::vector<std::uint16_t> udp_ports() const;
 
  private:
   std::vector<Group> groups_;

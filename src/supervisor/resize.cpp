@@ -71,7 +71,8 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
       [this] {
         return std::all_of(retiring_.begin(), retiring_.end(), [](const WorkerSlot& slot) {
           const WorkerStatus& status = slot.worker->status();
-          return status.listeners.load() == 0 || status.finished.load();
+          return (status.listeners.load() == 0 && status.udp_sockets.load() == 0) ||
+                 status.finished.load();
         });
       },
       kRetireGrace + kCommandTimeout);
@@ -95,6 +96,11 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
       auto worker = make_worker(settings);
       for (const ListenerRegistry::Group& group : listeners_.groups()) {
         if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
+        if (group.configured.protocol == ListenProtocol::kUdp) {
+          worker->post(AddUdpSocket{group.id, ListenerRegistry::udp_socket_for_new_worker(group),
+                                    group.udp_stats});
+          continue;
+        }
         worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group)});
       }
       growth.workers.push_back(std::move(worker));
@@ -172,6 +178,7 @@ std::vector<Supervisor::Posted> Supervisor::shrink(unsigned target,
   if (own_sockets) {
     Worker& first = *workers_.front().worker;
     posted.push_back({&first, first.post(SteerListeners{target})});
+    shrink_steered_ = true;
     // The retiring sockets' grace starts once no new connection is steered to them.
     if (!wait_processed(posted, kCommandTimeout)) {
       spdlog::warn("worker {} did not confirm the steering within {} s", first.index(),
@@ -231,6 +238,13 @@ void Supervisor::reap_retired() {
       it->stop_sent = true;
     }
     ++it;
+  }
+  // Once the retiring sockets are gone the steering has nothing left to avoid: the kernel's own
+  // hash is back, which keeps each UDP flow on one socket (the steering picks one at random for
+  // every datagram, which would reorder a flow's replies).
+  if (shrink_steered_ && retiring_.empty() && !workers_.empty()) {
+    workers_.front().worker->post(SteerListeners{0});
+    shrink_steered_ = false;
   }
 }
 

@@ -47,7 +47,7 @@ void Supervisor::publish_metrics_facts() {
   facts.last_reload_ok = last_reload_result_ != "failed";
   facts.reloads_ok = reloads_ok_;
   facts.reloads_failed = reloads_failed_;
-  facts.listeners = listeners_.size();
+  facts.listeners = listeners_.size() - listeners_.udp_ports().size();  // TCP ones
   facts.workers = workers_.size();
   facts.max_connections = config_.limits.max_connections;
   metrics_->publish(facts);
@@ -89,7 +89,29 @@ DaemonStatus Supervisor::daemon_status() const {
   status.last_reload_time = last_reload_time_;
   status.last_reload_errors = last_reload_errors_;
   for (const ListenerRegistry::Group& group : listeners_.groups()) {
-    status.listeners.push_back(group.bound.to_string());
+    if (!group.udp_stats) {
+      status.listeners.push_back(group.bound.to_string());
+      continue;
+    }
+    constexpr auto kRelaxed = std::memory_order_relaxed;
+    const udp::ListenerStats& stats = *group.udp_stats;
+    DaemonStatus::UdpListener udp;
+    udp.address = group.bound.to_string();
+    udp.received = stats.received.load(kRelaxed);
+    udp.sent = stats.sent.load(kRelaxed);
+    udp.received_bytes = stats.received_bytes.load(kRelaxed);
+    udp.sent_bytes = stats.sent_bytes.load(kRelaxed);
+    udp.kernel_drops = stats.kernel_drops.load(kRelaxed);
+    for (const udp::DropReasonInfo& reason : udp::kDropReasons) {
+      if (auto n = stats.drops[static_cast<std::size_t>(reason.reason)].load(kRelaxed); n > 0) {
+        udp.dropped_by_reason[std::string(reason.label)] = n;
+      }
+    }
+    status.udp.push_back(std::move(udp));
+  }
+  if (udp_rates_) {
+    status.udp_sources = udp_rates_->size();
+    status.udp_source_evictions = udp_rates_->evictions();
   }
   for (const Worker* worker : all_workers()) {
     const WorkerStatus& w = worker->status();
@@ -128,10 +150,24 @@ std::string Supervisor::status_text() const {
   const std::string addresses = listeners_.bound_addresses();
   WorkerTotals totals = this->totals();
   // Kept to one line for `systemctl status`; `echod --status` has the rest.
-  return status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
-         " workers; " + std::to_string(live_connections()) + " connections (" +
-         std::to_string(totals.accepted) + " accepted, " + std::to_string(totals.rejected()) +
-         " refused); generation " + std::to_string(generation_);
+  std::string text =
+      status_prefix_ + "Serving " + addresses + " with " + std::to_string(workers_.size()) +
+      " workers; " + std::to_string(live_connections()) + " connections (" +
+      std::to_string(totals.accepted) + " accepted, " + std::to_string(totals.rejected()) +
+      " refused); generation " + std::to_string(generation_);
+  const std::string udp = listeners_.udp_addresses();
+  if (udp.empty()) return text;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t dropped = 0;
+  for (const ListenerRegistry::Group& group : listeners_.groups()) {
+    if (!group.udp_stats) continue;
+    received += group.udp_stats->received.load(std::memory_order_relaxed);
+    sent += group.udp_stats->sent.load(std::memory_order_relaxed);
+    dropped += group.udp_stats->dropped();
+  }
+  return text + "; UDP " + udp + ": " + std::to_string(received) + " datagrams received, " +
+         std::to_string(sent) + " echoed, " + std::to_string(dropped) + " dropped";
 }
 
 }  // namespace echod

@@ -90,10 +90,11 @@ void Supervisor::start() {
   apply_admission_limits(config_.limits);
   WorkerSettings settings{config_.limits};
   for (unsigned i = 0; i < count; ++i) workers_.push_back(WorkerSlot{make_worker(settings)});
+  // Every socket is open before any worker starts: a bad address fails here, before READY=1.
+  std::vector<std::vector<UdpSocket>> udp_groups = open_udp(config_.udp.listen, count);
   if (inherited_listeners_ > 0) {
     adopt_inherited_listeners();
   } else {
-    // Every socket is open before any worker starts: a bad address fails here, before READY=1.
     std::vector<std::vector<ListenSocket>> groups;
     for (const ListenerConfig& listener : config_.listen) {
       groups.push_back(ListenerRegistry::open(listener, count));
@@ -101,6 +102,10 @@ void Supervisor::start() {
     for (std::size_t i = 0; i < groups.size(); ++i) {
       hand_out(config_.listen[i], std::move(groups[i]));
     }
+  }
+  if (config_.udp.enabled()) apply_udp_settings(config_.udp, udp_ports_after({}, udp_groups));
+  for (std::size_t i = 0; i < udp_groups.size(); ++i) {
+    hand_out_udp(config_.udp.listen[i], std::move(udp_groups[i]));
   }
 
   for (WorkerSlot& slot : workers_) slot.worker->start();
@@ -116,6 +121,7 @@ void Supervisor::start() {
   }
   log_tcp_migrate_req();
   publish_metrics_workers();
+  publish_metrics_udp();
   publish_metrics_facts();
   if (config_.metrics.enabled) use_metrics_server(open_metrics(config_.metrics));
   open_control_socket();
@@ -166,7 +172,9 @@ void Supervisor::open_control_socket() {
 }
 
 std::unique_ptr<Worker> Supervisor::make_worker(const WorkerSettings& settings) {
-  return std::make_unique<Worker>(next_worker_index_++, settings, admission_, wakeup_);
+  auto worker = std::make_unique<Worker>(next_worker_index_++, settings, admission_, wakeup_);
+  if (udp_settings_) worker->post(ApplyUdpSettings{udp_settings_});
+  return worker;
 }
 
 std::vector<Supervisor::Posted> Supervisor::hand_out(const ListenerConfig& configured,
@@ -279,14 +287,21 @@ ReloadOutcome Supervisor::reload() {
   // Build the new state first: if new workers' sockets or a new address cannot be opened,
   // nothing changes.
   Growth growth;
+  std::vector<ListenerConfig> added_tcp;
+  std::vector<ListenerConfig> added_udp;
+  for (const ListenerConfig& listener : changes.added_listeners) {
+    (listener.protocol == ListenProtocol::kUdp ? added_udp : added_tcp).push_back(listener);
+  }
   std::vector<std::vector<ListenSocket>> opened;
+  std::vector<std::vector<UdpSocket>> opened_udp;
   try {
     if (target > current) {
       prepare_growth(target, changes.removed_listeners, WorkerSettings{next.limits}, growth);
     }
-    for (const ListenerConfig& listener : changes.added_listeners) {
+    for (const ListenerConfig& listener : added_tcp) {
       opened.push_back(ListenerRegistry::open(listener, target));
     }
+    opened_udp = open_udp(added_udp, target);
   } catch (const StartupError& e) {
     abandon_growth(growth);
     spdlog::error("{}", e.what());
@@ -306,7 +321,14 @@ ReloadOutcome Supervisor::reload() {
   if (target > current) track(grow(std::move(growth)));
   if (target < current) track(shrink(target, next.shutdown_timeout));
   for (std::size_t i = 0; i < opened.size(); ++i) {
-    track(hand_out(changes.added_listeners[i], std::move(opened[i])));
+    track(hand_out(added_tcp[i], std::move(opened[i])));
+  }
+  // Before any new UDP socket: the guard then knows its port already.
+  if (next.udp.enabled() || udp_settings_) {
+    track(apply_udp_settings(next.udp, udp_ports_after(changes.removed_listeners, opened_udp)));
+  }
+  for (std::size_t i = 0; i < opened_udp.size(); ++i) {
+    track(hand_out_udp(added_udp[i], std::move(opened_udp[i])));
   }
   for (const ListenerConfig& listener : changes.removed_listeners) {
     if (auto id = listeners_.remove(listener)) {
@@ -328,6 +350,7 @@ ReloadOutcome Supervisor::reload() {
   last_reload_result_ = "ok";
   config_loaded_ = std::chrono::system_clock::now();
   if (target > current) publish_metrics_workers();
+  publish_metrics_udp();
   publish_metrics_facts();
   if (!wait_processed(posted, kReloadAckTimeout)) {
     spdlog::warn("not every worker confirmed the new configuration within {} s",

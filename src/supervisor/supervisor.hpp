@@ -20,6 +20,7 @@
 #include "supervisor/signal_set.hpp"
 #include "supervisor/startup_error.hpp"
 #include "supervisor/systemd_notifier.hpp"
+#include "udp/rate_table.hpp"
 #include "worker/worker.hpp"
 
 namespace echod {
@@ -105,6 +106,23 @@ class Supervisor {
   bool check_liveness();
   [[nodiscard]] Clock::duration tick_interval() const;
 
+  // UDP echo (udp_listeners.cpp).
+  // Opens one socket per worker for each UDP listener. Throws StartupError.
+  static std::vector<std::vector<UdpSocket>> open_udp(const std::vector<ListenerConfig>& listeners,
+                                                      unsigned workers);
+  // Registers a UDP listener whose sockets are open, and gives each serving worker its socket.
+  std::vector<Posted> hand_out_udp(const ListenerConfig& configured,
+                                   std::vector<UdpSocket> sockets);
+  // Builds what the UDP sockets run with from `config` and the ports echod serves UDP on, and
+  // sends it to every worker (before any socket of a new listener). Sets the rate limits.
+  std::vector<Posted> apply_udp_settings(const UdpConfig& config,
+                                         const std::vector<std::uint16_t>& own_ports);
+  // The UDP ports served once `removed` listeners are gone and the `opened` groups are added.
+  [[nodiscard]] std::vector<std::uint16_t> udp_ports_after(
+      const std::vector<ListenerConfig>& removed,
+      const std::vector<std::vector<UdpSocket>>& opened) const;
+  void publish_metrics_udp();
+
   // Status and metrics (status_publishing.cpp).
   // Opens the metrics endpoint, or throws StartupError naming the address.
   [[nodiscard]] std::unique_ptr<MetricsServer> open_metrics(const MetricsConfig& metrics) const;
@@ -149,9 +167,13 @@ class Supervisor {
   std::chrono::microseconds watchdog_interval_{0};  // 0: no watchdog
   WakeupEvent wakeup_;                              // workers -> supervisor
   Admission admission_;  // shared by the workers; declared first so that it outlives them
-  std::vector<WorkerSlot> workers_;   // serving, in socket order (see above)
+  // The UDP rate table, shared by the workers like admission_; made when UDP is first enabled.
+  std::unique_ptr<udp::RateTable> udp_rates_;
+  std::shared_ptr<const UdpEchoSettings> udp_settings_;  // what new workers get first
+  std::vector<WorkerSlot> workers_;                      // serving, in socket order (see above)
   std::vector<WorkerSlot> retiring_;  // leaving after a decrease of `workers:`, in order
   std::vector<Posted> rebalancing_;   // Rebalance commands not processed yet (see reap_retired)
+  bool shrink_steered_ = false;       // a shrink's steering is on until its workers are gone
   unsigned next_worker_index_ = 0;
   // Declared after workers_ and retiring_: the endpoint reads their counters, so it must stop
   // first.

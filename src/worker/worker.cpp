@@ -103,6 +103,7 @@ void Worker::run() {
     close_connection(token, CloseReason::kStopped, 0);
   });
   listeners_.clear();
+  udp_.abandon_all();
   status_.listeners.store(0);
   status_.finished.store(true);
   supervisor_wakeup_.notify();
@@ -116,6 +117,8 @@ void Worker::loop() {
       if (event.data.u64 == kWakeupToken) {
         process_commands();
         if (phase_ == Phase::kStopped) return;
+      } else if (udp_.owns(event.data.u64)) {
+        udp_.on_ready(event.data.u64);
       } else if ((event.data.u64 & kTag) != 0) {
         auto id = static_cast<std::uint32_t>(event.data.u64);
         auto it = std::find_if(listeners_.begin(), listeners_.end(),
@@ -131,7 +134,9 @@ void Worker::loop() {
 
 bool Worker::done() noexcept {
   if (phase_ == Phase::kStopped) return true;
-  if (!draining() || !listeners_.empty() || connections_.size() != 0) return false;
+  if (!draining() || !listeners_.empty() || !udp_.empty() || connections_.size() != 0) {
+    return false;
+  }
   // Nothing left, and nothing on its way: refuse every later hand-over, then end.
   std::uint32_t none = 0;
   return incoming_.compare_exchange_strong(none, kNoMoreAdoptions);
@@ -262,7 +267,10 @@ void Worker::handle(AddListener& command) {
 void Worker::handle(RemoveListener& command) {
   auto it = std::find_if(listeners_.begin(), listeners_.end(),
                          [&](const Listener& l) { return l.id == command.listener_id; });
-  if (it == listeners_.end()) return;
+  if (it == listeners_.end()) {
+    udp_.remove(command.listener_id);
+    return;
+  }
   close_listener(*it, true);
   listeners_.erase(it);
   status_.listeners.store(static_cast<std::uint32_t>(listeners_.size()));
@@ -365,6 +373,7 @@ void Worker::handle(SteerListeners& command) {
       spdlog::error("worker {}: {}", index_, e.what());
     }
   }
+  udp_.steer(command.count);
 }
 
 void Worker::handle(Wedge& command) {
@@ -379,6 +388,7 @@ void Worker::handle(Wedge& command) {
 void Worker::close_all_listeners(bool shrink) {
   for (Listener& listener : listeners_) close_listener(listener, shrink);
   listeners_.clear();
+  udp_.close_all();
   status_.listeners.store(0);
   supervisor_wakeup_.notify();
 }
@@ -408,6 +418,13 @@ void Worker::kick_draining(Clock::time_point now) {
     }
   });
 }
+
+void Worker::handle(AddUdpSocket& command) {
+  if (phase_ >= Phase::kDraining) return;  // the socket closes with the command
+  udp_.add(command.listener_id, std::move(command.socket), std::move(command.stats));
+}
+
+void Worker::handle(ApplyUdpSettings& command) { udp_.apply(std::move(command.settings)); }
 
 void Worker::handle(Stop&) { enter(Phase::kStopped); }
 

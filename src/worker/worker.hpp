@@ -16,6 +16,7 @@
 #include "net/acceptor.hpp"
 #include "worker/admission.hpp"
 #include "worker/connection_table.hpp"
+#include "worker/udp_endpoints.hpp"
 #include "worker/worker_command.hpp"
 #include "worker/worker_status.hpp"
 
@@ -88,6 +89,8 @@ class Worker {
   void handle(AdoptConnections& command);
   void handle(Rebalance& command);
   void handle(Wedge& command);
+  void handle(AddUdpSocket& command);
+  void handle(ApplyUdpSettings& command);
 
   void on_listener_ready(Listener& listener);
   // Accepts up to `limit` connections from the listener, admits or refuses each.
@@ -141,6 +144,7 @@ class Worker {
   WorkerSettings settings_;
   Epoll epoll_;
   std::vector<Listener> listeners_;
+  UdpEndpoints udp_{index_, epoll_, ConnectionTable::kTagBit, status_.udp_sockets};
   ConnectionTable connections_;
   std::vector<std::byte> scratch_;
   IoContext io_;

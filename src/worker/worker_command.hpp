@@ -2,12 +2,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <variant>
 #include <vector>
 
 #include "config/config.hpp"
 #include "net/connection.hpp"
 #include "net/listen_socket.hpp"
+#include "net/udp_socket.hpp"
+#include "udp/listener_stats.hpp"
 
 namespace echod {
 
@@ -27,7 +30,20 @@ struct AddListener {
   std::uint32_t listener_id;
   ListenSocket socket;
 };
-// Stop accepting on this listener, accept what is already queued on it, then close it.
+// Start echoing on this UDP socket (one of the SO_REUSEPORT group of a UDP listen address),
+// adding its counts to the listener's `stats`.
+struct AddUdpSocket {
+  std::uint32_t listener_id;
+  UdpSocket socket;
+  std::shared_ptr<udp::ListenerStats> stats;
+};
+struct UdpEchoSettings;
+// What the UDP sockets run with from now on (guard, rate limits, max_datagram).
+struct ApplyUdpSettings {
+  std::shared_ptr<const UdpEchoSettings> settings;
+};
+// Stop accepting on this listener, accept what is already queued on it, then close it. For a
+// UDP listener: echo what is queued on its socket, then close it.
 struct RemoveListener {
   std::uint32_t listener_id;
 };
@@ -78,6 +94,7 @@ struct Wedge {
 };
 
 using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping,
-                                   SteerListeners, Retire, AdoptConnections, Rebalance, Wedge>;
+                                   SteerListeners, Retire, AdoptConnections, Rebalance, Wedge,
+                                   AddUdpSocket, ApplyUdpSettings>;
 
 }  // namespace echod

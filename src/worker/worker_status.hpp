@@ -24,7 +24,8 @@ struct alignas(64) WorkerStatus {
   std::atomic<bool> finished{false};  // its loop has ended
   std::atomic<bool> failed{false};    // ended by an unexpected error (logged)
   std::atomic<std::uint64_t> processed_commands{0};
-  std::atomic<std::uint32_t> listeners{0};  // listening sockets still open
+  std::atomic<std::uint32_t> listeners{0};    // listening sockets still open
+  std::atomic<std::uint32_t> udp_sockets{0};  // UDP echo sockets still open
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> accepted_total{0};
   std::atomic<std::uint64_t> closed_total{0};

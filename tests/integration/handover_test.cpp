@@ -312,7 +312,9 @@ TEST(HandOverTest, ThousandLongLivedConnectionsSurviveFourToOneToFour) {
   EXPECT_GE(daemon.log_count("connection(s) to worker 0"), 30U);
   EXPECT_TRUE(eventually([&] { return daemon.thread_count() == threads_before; }))
       << "threads before " << *threads_before << ", now " << daemon.thread_count().value_or(0);
-  EXPECT_EQ(daemon.fd_count().value_or(0), *fds_before);
+  // No descriptor left behind (the baseline may include a scrape's connection just closing).
+  EXPECT_TRUE(eventually([&] { return daemon.fd_count().value_or(0) <= *fds_before; }))
+      << "fds before " << *fds_before << ", now " << daemon.fd_count().value_or(0);
 
   // Every stream is still open and in step: one more round trip each.
   for (StreamingClients::Stream& stream : streaming.streams()) {

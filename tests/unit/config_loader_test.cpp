@@ -129,6 +129,47 @@ TEST(ConfigLoaderTest, MetricsAddressMustBeIpv4AndApartFromTheEchoPorts) {
                   .metrics.enabled);
 }
 
+TEST(ConfigLoaderTest, UdpIsOffUnlessListenNamesAnAddress) {
+  EXPECT_FALSE(Config{}.udp.enabled());
+  EXPECT_FALSE(parse_ok("udp:\n  listen: []\n").udp.enabled());
+  EXPECT_FALSE(parse_ok("udp:\n  listen:\n  max_datagram: 1472\n").udp.enabled());
+  Config config = parse_ok("udp:\n  listen: [\"127.0.0.1:7\", \"[::1]:7\"]\n");
+  EXPECT_THAT(config.udp.listen, ElementsAre(ListenerConfig::udp(address("127.0.0.1:7")),
+                                             ListenerConfig::udp(address("[::1]:7"))));
+  // TCP and UDP on one address are two listeners.
+  EXPECT_EQ(config.all_listeners().size(), 4U);
+}
+
+TEST(ConfigLoaderTest, UdpValuesAreCheckedWithTheirPositions) {
+  EXPECT_THAT(errors_of("udp:\n  max_datagram: 65528\n  deny_source_ports: [2049, 0, 2049]\n"
+                        "  burst_per_source: 0\n  allow_unlimited_public: yes\n"),
+              ElementsAre("t.yaml:2:17: udp.max_datagram: 65528 is out of range 1-65527",
+                          "t.yaml:3:29: udp.deny_source_ports[1]: 0 is out of range 1-65535",
+                          "t.yaml:3:32: udp.deny_source_ports[2]: duplicate port 2049 (also "
+                          "udp.deny_source_ports[0])",
+                          "t.yaml:4:21: udp.burst_per_source: 0 is out of range 1-10000000",
+                          "t.yaml:5:27: udp.allow_unlimited_public: 'yes' is not true or false"));
+}
+
+TEST(ConfigLoaderTest, PublicUdpListenerNeedsRateLimitsUnlessAllowedExplicitly) {
+  EXPECT_THAT(errors_of("udp:\n  listen: [\"127.0.0.1:7\", \"192.0.2.1:7\"]\n"
+                        "  rate_per_source: 0\n"),
+              ElementsAre("t.yaml:2:11: udp.listen: 192.0.2.1:7 is not a loopback address and "
+                          "udp.rate_per_source is 0 (no limit): anyone could use echod to "
+                          "reflect traffic; set a rate, or udp.allow_unlimited_public: true if "
+                          "that is intended"));
+  EXPECT_THAT(errors_of("udp: {listen: [\"*:7\"], rate_global: 0}\n"),
+              ElementsAre(::testing::HasSubstr("udp.listen: 0.0.0.0:7 is not a loopback address "
+                                               "and udp.rate_global is 0")));
+  // Loopback only, or said explicitly: accepted.
+  EXPECT_EQ(parse_ok("udp: {listen: [\"127.0.0.1:7\", \"[::1]:7\"], rate_per_source: 0}\n")
+                .udp.rate_per_source,
+            0U);
+  EXPECT_TRUE(parse_ok("udp: {listen: [\"192.0.2.1:7\"], bytes_per_source: 0,\n"
+                       "      allow_unlimited_public: true}\n")
+                  .udp.allow_unlimited_public);
+}
+
 TEST(ConfigLoaderTest, MinimalFixtureKeepsEveryOtherDefault) {
   Config expected;
   expected.workers = WorkerCount{false, 2};
@@ -285,7 +326,7 @@ TEST(ConfigLoaderTest, MultipleErrorsFixtureReportsEveryErrorInFileOrder) {
           "multiple_errors.yaml:17:19: shutdown_timeout: '10' has no unit; durations need one of "
           "ms, s, m, h, e.g. '10s'",
           "multiple_errors.yaml:18:1: threads: unknown key; expected one of listen, workers, log, "
-          "limits, metrics, shutdown_timeout"));
+          "limits, metrics, udp, shutdown_timeout"));
 }
 
 TEST(ConfigLoaderTest, SyntaxErrorFixture) {
@@ -548,7 +589,7 @@ TEST(ConfigLoaderTest, ListsTheFirstHundredErrorsAndCountsTheRest) {
   ASSERT_EQ(result.errors.size(), kMaxConfigErrors + 1);
   EXPECT_EQ(result.errors[0].to_string(),
             "t.yaml:1:1: key_number_0_with_a_long_name: unknown key; expected one of listen, "
-            "workers, log, limits, metrics, shutdown_timeout");
+            "workers, log, limits, metrics, udp, shutdown_timeout");
   EXPECT_EQ(result.errors[99].line, 100);
   EXPECT_THAT(result.errors.back().to_string(),
               ::testing::MatchesRegex("t.yaml: [0-9]+ more errors not shown"));
@@ -645,6 +686,29 @@ TEST(FormatConfigTest, DefaultsAsYaml) {
             "metrics:\n"
             "  enabled: false\n"
             "  listen: \"127.0.0.1:9707\"\n"
+            "udp:\n"
+            "  listen: []\n"
+            "  max_datagram: 65527\n"
+            "  min_source_port: 1024\n"
+            "  deny_source_ports:\n"
+            "    - 1900\n"
+            "    - 2049\n"
+            "    - 3702\n"
+            "    - 5353\n"
+            "    - 5683\n"
+            "    - 11211\n"
+            "    - 27960\n"
+            "  rate_per_source: 200\n"
+            "  burst_per_source: 400\n"
+            "  bytes_per_source: 256KiB\n"
+            "  rate_global: 20000\n"
+            "  rate_limit_exempt:\n"
+            "    - \"127.0.0.0/8\"\n"
+            "    - \"::1/128\"\n"
+            "  allow_unlimited_public: false\n"
+            "  access:\n"
+            "    allow: []\n"
+            "    deny: []\n"
             "shutdown_timeout: 10s\n");
 }
 
