@@ -147,7 +147,7 @@ CommandLineResult parse_command_line(int argc, const char* const argv[],
 
 std::string usage_text(const std::string& default_config_path) {
   return "Usage: echod [OPTION]...\n"
-         "A multithreaded TCP echo server (RFC 862).\n"
+         "A multithreaded TCP and UDP echo server (RFC 862).\n"
          "\n"
          "  -c, --config PATH       read the configuration from PATH; by default\n"
          "                          " +
