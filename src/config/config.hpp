@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sys/cidr.hpp"
@@ -92,11 +93,25 @@ struct WorkerCount {
 // listeners will be one socket per worker per address, opened by the same listener registry.
 enum class ListenProtocol { kTcp, kUdp };
 
-// Per-listener options. None yet: this is where a listener's own settings (such as the PROXY
-// protocol on a TCP listener) go, so that they take part in the listener's identity.
+// Whether a TCP listener expects a PROXY protocol header (HAProxy's v1 text line or v2 binary
+// header) from its peers, and which versions. kOff: never; a header is echoed like any data.
+enum class ProxyProtocol : std::uint8_t { kOff, kV1, kV2, kAny };
+
+// Per-listener options; they take part in the listener's identity.
 struct ListenerOptions {
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  // PROXY listeners: the peers (balancers) allowed to connect and send a header; any other peer
+  // is closed before a byte is read. Never empty when proxy_protocol is on.
+  std::vector<Cidr> trusted;
+  // PROXY listeners: a trusted peer whose header is not complete this long after accept is
+  // closed.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(5)};
+
+  [[nodiscard]] bool proxy() const { return proxy_protocol != ProxyProtocol::kOff; }
   friend bool operator==(const ListenerOptions&, const ListenerOptions&) = default;
 };
+
+std::string_view to_string(ProxyProtocol protocol);
 
 // One listener, from the configuration to the supervisor's listener registry. The whole value is
 // its identity: reloads compare listeners, and the registry finds them, by all of it, so that a

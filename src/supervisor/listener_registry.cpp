@@ -32,6 +32,13 @@ std::string listen_hint(int error) {
 }  // namespace
 
 std::vector<ListenSocket> ListenerRegistry::open(const ListenerConfig& listener, unsigned workers) {
+  // The configuration reads and checks PROXY listeners, but the workers do not parse headers
+  // yet: serving such a listener as a plain one would take every balancer for the client.
+  if (listener.options.proxy()) {
+    throw StartupError("cannot listen on " + listener.to_string() +
+                       ": proxy_protocol is not served by this version of echod; remove "
+                       "proxy_protocol from this listener or run a version that serves it");
+  }
   try {
     return open_listen_group(listener.address, workers);
   } catch (const std::system_error& e) {

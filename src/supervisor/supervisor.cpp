@@ -244,6 +244,7 @@ ReloadOutcome Supervisor::reload() {
     }
     return reject(result.errors.size());
   }
+  for (const ConfigError& warning : result.warnings) spdlog::warn("{}", warning.to_string());
   if (used_defaults) {
     spdlog::info("no configuration file at {}; using built-in defaults", command_line_.config_path);
   }
