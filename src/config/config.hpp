@@ -97,7 +97,8 @@ enum class ListenProtocol { kTcp, kUdp };
 // header) from its peers, and which versions. kOff: never; a header is echoed like any data.
 enum class ProxyProtocol : std::uint8_t { kOff, kV1, kV2, kAny };
 
-// Per-listener options; they take part in the listener's identity.
+// Per-listener options. A reload that changes only these keeps the listener's sockets
+// (ConfigChanges::changed_listeners) and applies them to new connections.
 struct ListenerOptions {
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
   // PROXY listeners: the peers (balancers) allowed to connect and send a header; any other peer
@@ -113,9 +114,9 @@ struct ListenerOptions {
 
 std::string_view to_string(ProxyProtocol protocol);
 
-// One listener, from the configuration to the supervisor's listener registry. The whole value is
-// its identity: reloads compare listeners, and the registry finds them, by all of it, so that a
-// TCP and a UDP listener on one address are two listeners.
+// One listener, from the configuration to the supervisor's listener registry. The registry
+// finds a listener by the whole value; a reload pairs listeners by address and protocol, so that
+// a TCP and a UDP listener on one address are two listeners and new options keep the socket.
 struct ListenerConfig {
   SocketAddress address;
   ListenProtocol protocol = ListenProtocol::kTcp;

@@ -78,6 +78,17 @@ enum class ProxyCommand : std::uint8_t {
   kProxy,  // relayed for a client; source/destination may still be absent (see has_addresses)
 };
 
+// What a complete header was, for counting: v1 with addresses, v2 PROXY with addresses, or a
+// header that names no client (v2 LOCAL, v1 UNKNOWN, v2 families without TCP addresses).
+enum class ProxyHeaderKind : std::uint8_t { kV1, kV2, kLocal };
+
+template <>
+struct ReasonTable<ProxyHeaderKind> {
+  static constexpr std::array kInfo{ReasonInfo{"PROXY v1", "v1"}, ReasonInfo{"PROXY v2", "v2"},
+                                    ReasonInfo{"PROXY without a client address", "local"}};
+};
+inline constexpr std::size_t kProxyHeaderKindCount = kReasonCount<ProxyHeaderKind>;
+
 // A complete, valid header.
 struct ProxyHeader {
   std::uint8_t version = 0;  // 1 or 2
@@ -94,6 +105,10 @@ struct ProxyHeader {
   // True when source and destination name the client and the address it connected to; false
   // when the connection's own endpoints are to be used.
   [[nodiscard]] bool has_addresses() const { return family != 0; }
+  [[nodiscard]] ProxyHeaderKind kind() const {
+    if (!has_addresses()) return ProxyHeaderKind::kLocal;
+    return version == 1 ? ProxyHeaderKind::kV1 : ProxyHeaderKind::kV2;
+  }
 };
 
 struct ProxyNeedMore {};  // a valid prefix so far: read more (within the caller's timeout)

@@ -32,13 +32,6 @@ std::string listen_hint(int error) {
 }  // namespace
 
 std::vector<ListenSocket> ListenerRegistry::open(const ListenerConfig& listener, unsigned workers) {
-  // The configuration reads and checks PROXY listeners, but the workers do not parse headers
-  // yet: serving such a listener as a plain one would take every balancer for the client.
-  if (listener.options.proxy()) {
-    throw StartupError("cannot listen on " + listener.to_string() +
-                       ": proxy_protocol is not served by this version of echod; remove "
-                       "proxy_protocol from this listener or run a version that serves it");
-  }
   try {
     return open_listen_group(listener.address, workers);
   } catch (const std::system_error& e) {
@@ -71,6 +64,16 @@ std::optional<std::uint32_t> ListenerRegistry::remove(const ListenerConfig& conf
   spdlog::info("closing listener {} once its queue is empty", it->bound.to_string());
   groups_.erase(it);
   return id;
+}
+
+std::optional<std::uint32_t> ListenerRegistry::update(const ListenerConfig& before,
+                                                      const ListenerConfig& after) {
+  auto it = std::find_if(groups_.begin(), groups_.end(),
+                         [&](const Group& group) { return group.configured == before; });
+  if (it == groups_.end()) return std::nullopt;
+  it->configured = after;
+  spdlog::info("listener {}: new options apply to new connections", it->bound.to_string());
+  return it->id;
 }
 
 ListenSocket ListenerRegistry::socket_for_new_worker(const Group& group) {

@@ -89,7 +89,8 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
       auto worker = make_worker(settings);
       for (const ListenerRegistry::Group& group : listeners_.groups()) {
         if (std::find(removed.begin(), removed.end(), group.configured) != removed.end()) continue;
-        worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group)});
+        worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group),
+                                 group.configured.options});
       }
       growth.workers.push_back(std::move(worker));
     }

@@ -178,7 +178,8 @@ std::vector<Supervisor::Posted> Supervisor::hand_out(const ListenerConfig& confi
   std::vector<Posted> posted;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& worker = *workers_[i].worker;
-    posted.push_back({&worker, worker.post(AddListener{id, std::move(sockets[i])})});
+    posted.push_back(
+        {&worker, worker.post(AddListener{id, std::move(sockets[i]), configured.options})});
   }
   return posted;
 }
@@ -308,6 +309,11 @@ ReloadOutcome Supervisor::reload() {
   if (target < current) track(shrink(target, next.shutdown_timeout));
   for (std::size_t i = 0; i < opened.size(); ++i) {
     track(hand_out(changes.added_listeners[i], std::move(opened[i])));
+  }
+  for (const ConfigChanges::ChangedListener& changed : changes.changed_listeners) {
+    if (auto id = listeners_.update(changed.before, changed.after)) {
+      track(post_all([id = *id, &changed] { return UpdateListener{id, changed.after.options}; }));
+    }
   }
   for (const ListenerConfig& listener : changes.removed_listeners) {
     if (auto id = listeners_.remove(listener)) {

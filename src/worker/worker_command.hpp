@@ -22,6 +22,13 @@ struct ApplySettings {
 struct AddListener {
   std::uint32_t listener_id;
   ListenSocket socket;
+  ListenerOptions options;
+};
+// New options for a listener (its socket stays open); they apply to connections accepted from
+// now on.
+struct UpdateListener {
+  std::uint32_t listener_id;
+  ListenerOptions options;
 };
 // Stop accepting on this listener, accept what is already queued on it, then close it.
 struct RemoveListener {
@@ -57,7 +64,7 @@ struct Wedge {
   std::chrono::milliseconds duration;
 };
 
-using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping,
-                                   SteerListeners, Retire, Wedge>;
+using WorkerCommand = std::variant<ApplySettings, AddListener, UpdateListener, RemoveListener,
+                                   Drain, Stop, Ping, SteerListeners, Retire, Wedge>;
 
 }  // namespace echod
