@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace echod {
 namespace {
@@ -277,6 +278,41 @@ ProxyParseResult parse_proxy_header(std::span<const std::byte> received, ProxyMo
     return parse_v1(received, mode);
   }
   return parse_v2(received, mode);
+}
+
+std::vector<std::byte> make_proxy_header(std::uint8_t version, const SocketAddress& source,
+                                         const SocketAddress& destination) {
+  const bool ipv4 = source.family() == AF_INET && destination.family() == AF_INET;
+  auto host = [ipv4](const SocketAddress& address) {
+    return !ipv4 && address.family() == AF_INET ? "::ffff:" + address.host_string()
+                                                : address.host_string();
+  };
+  std::vector<std::byte> out;
+  auto append_text = [&out](std::string_view text) {
+    for (const char c : text) out.push_back(static_cast<std::byte>(c));
+  };
+  if (version == 1) {
+    append_text(std::string(ipv4 ? "PROXY TCP4 " : "PROXY TCP6 ") + host(source) + " " +
+                host(destination) + " " + std::to_string(source.port()) + " " +
+                std::to_string(destination.port()) + "\r\n");
+    return out;
+  }
+  out.assign(kProxyV2Signature.begin(), kProxyV2Signature.end());
+  const std::size_t address_bytes = ipv4 ? 4 : 16;
+  out.push_back(std::byte{0x21});
+  out.push_back(ipv4 ? std::byte{0x11} : std::byte{0x21});
+  out.push_back(std::byte{0});
+  out.push_back(static_cast<std::byte>(2 * address_bytes + 4));
+  for (const SocketAddress* address : {&source, &destination}) {
+    std::array<unsigned char, 16> bytes{};
+    (void)::inet_pton(ipv4 ? AF_INET : AF_INET6, host(*address).c_str(), bytes.data());
+    for (std::size_t i = 0; i < address_bytes; ++i) out.push_back(std::byte{bytes.at(i)});
+  }
+  for (const std::uint16_t port : {source.port(), destination.port()}) {
+    out.push_back(static_cast<std::byte>(port >> 8U));
+    out.push_back(static_cast<std::byte>(port & 0xFFU));
+  }
+  return out;
 }
 
 std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) {

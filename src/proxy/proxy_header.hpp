@@ -6,6 +6,7 @@
 #include <span>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "log/reason_info.hpp"
 #include "sys/socket_address.hpp"
@@ -123,6 +124,12 @@ using ProxyParseResult = std::variant<ProxyNeedMore, ProxyHeader, ProxyRejected>
 // acceptable header, and never asks for more than kMaxProxyHeaderLength bytes. Reads no byte of
 // `received` beyond the header it returns.
 ProxyParseResult parse_proxy_header(std::span<const std::byte> received, ProxyMode mode);
+
+// A header a balancer would send (for load generators and tests): v1 "PROXY TCP4|TCP6 ..." or
+// a v2 PROXY header without TLVs. When the two addresses are of different families, both are
+// written as IPv6 (an IPv4 one as ::ffff:a.b.c.d). `version` is 1 or 2.
+std::vector<std::byte> make_proxy_header(std::uint8_t version, const SocketAddress& source,
+                                         const SocketAddress& destination);
 
 // CRC32C (Castagnoli), as used by the PP2_TYPE_CRC32C TLV.
 std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0);

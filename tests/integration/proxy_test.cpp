@@ -207,6 +207,24 @@ TEST(ProxyTest, MetricsCountHeadersAndRefusals) {
   EXPECT_EQ(scraped["echod_proxy_rejected_total{reason=\"untrusted\"}"], 1);
 }
 
+// echod-client bench --proxy: what a benchmark of a PROXY listener uses instead of a balancer.
+TEST(ProxyTest, BenchSendsHeadersNamingTheChosenClient) {
+  DaemonConfig config;
+  config.log_level = "debug";
+  DaemonProcess daemon(proxy_yaml(config, "any", "5s", "127.0.0.1/32"));
+  ASSERT_TRUE(daemon.start_ready());
+  for (const std::string version : {"v1", "v2"}) {
+    CommandResult run = run_command(
+        {ECHOD_CLIENT_BINARY, "bench", daemon.endpoints().front().to_string(), "--proxy", version,
+         "--proxy-source", "192.0.2.5", "--messages", "200", "--connections", "4", "--json"},
+        clean_environment(), std::chrono::seconds(60));
+    EXPECT_EQ(run.exit_code, std::optional<int>(0)) << version << ": " << run.out << run.err;
+    EXPECT_NE(run.out.find("\"errors\":{\"total\":0,"), std::string::npos) << run.out;
+  }
+  EXPECT_TRUE(daemon.wait_for_log(" from 192.0.2.5:"));
+  EXPECT_EQ(daemon.log_count("on PROXY listener"), 0U) << daemon.log_text();
+}
+
 // New options apply to new connections; the socket stays open (with port 0, a new socket would
 // have another port) and connections already open keep echoing.
 TEST(ProxyTest, ReloadTurnsProxyOnWithoutReopeningTheSocket) {

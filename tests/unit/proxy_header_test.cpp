@@ -380,6 +380,32 @@ TEST(ProxyHeaderTest, Crc32cMatchesTheCastagnoliCheckValue) {
   EXPECT_EQ(crc32c(std::span(all).subspan(4), crc32c(std::span(all).first(4))), 0xE3069283U);
 }
 
+// What a load generator sends is what the parser reads back.
+TEST(ProxyHeaderTest, MadeHeadersParseBack) {
+  const SocketAddress v4 = *SocketAddress::parse("192.0.2.1:40000").address;
+  const SocketAddress v4_server = *SocketAddress::parse("127.0.0.1:7").address;
+  const SocketAddress v6 = *SocketAddress::parse("[2001:db8::1]:1").address;
+  struct Case {
+    std::uint8_t version;
+    SocketAddress source;
+    SocketAddress destination;
+    std::string destination_text;  // as parsed back (IPv4-mapped addresses become IPv4)
+  };
+  for (const Case& c :
+       {Case{1, v4, v4_server, "127.0.0.1:7"}, Case{2, v4, v4_server, "127.0.0.1:7"},
+        Case{1, v6, v4_server, "127.0.0.1:7"}, Case{2, v6, v4_server, "127.0.0.1:7"},
+        Case{2, v4, v6, "[2001:db8::1]:1"}}) {
+    const std::vector<std::byte> made = make_proxy_header(c.version, c.source, c.destination);
+    const auto result = parse_proxy_header(made, ProxyMode::kAny);
+    const auto* header = std::get_if<ProxyHeader>(&result);
+    ASSERT_NE(header, nullptr) << describe(result);
+    EXPECT_EQ(header->version, c.version);
+    EXPECT_EQ(header->header_length, made.size());
+    EXPECT_EQ(header->source, c.source);
+    EXPECT_EQ(header->destination.to_string(), c.destination_text);
+  }
+}
+
 TEST(ProxyHeaderTest, ReasonsHaveDistinctLabels) {
   const auto labels = labels_of<ProxyReject>();
   for (std::size_t i = 0; i < labels.size(); ++i) {
