@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -74,19 +77,33 @@ std::string ask_haproxy(const std::string& socket_path, const std::string& comma
   return answer;
 }
 
-// Whether `show stat` lists the server as UP.
-bool server_up(const std::string& stat, const std::string& server) {
+// Whether `show stat` lists the server in `state` ("UP", "DOWN").
+bool server_is(const std::string& stat, const std::string& server, const std::string& state) {
   std::istringstream lines(stat);
   for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with("echods," + server + ",")) return line.find(",UP,") != std::string::npos;
+    if (line.starts_with("echods," + server + ",")) {
+      return line.find("," + state + ",") != std::string::npos;
+    }
   }
   return false;
+}
+bool server_up(const std::string& stat, const std::string& server) {
+  return server_is(stat, server, "UP");
 }
 
 std::string exchange(int fd, const std::string& bytes) {
   EXPECT_TRUE(send_all(fd, bytes));
   EXPECT_EQ(::shutdown(fd, SHUT_WR), 0);
   return read_until_eof(fd, std::chrono::seconds(10)).data;
+}
+
+// One client echo through HAProxy from `source`, for a load thread: true when every byte came
+// back and then the end of the connection.
+bool one_echo(std::uint16_t port, const std::string& source, const std::string& payload) {
+  UniqueFd fd = connect_tcp_from(source, "127.0.0.1", port, {}, std::chrono::seconds(5));
+  if (!fd || !send_all(fd.get(), payload) || ::shutdown(fd.get(), SHUT_WR) != 0) return false;
+  ReadResult result = read_until_eof(fd.get(), std::chrono::seconds(10));
+  return result.eof && result.data == payload;
 }
 
 class HaproxyTest : public ::testing::Test {
@@ -199,6 +216,39 @@ TEST_F(HaproxyTest, LimitsAndAccessListActOnTheRealClient) {
   EXPECT_EQ(echod_a_.log_count("refused a connection from 127.0.0.9") +
                 echod_b_.log_count("refused a connection from 127.0.0.9"),
             0U);
+}
+
+// A client loop through HAProxy while echod-a reloads and then stops gracefully: every echo
+// completes (refused connects while echod-a stops are retried on echod-b), HAProxy marks
+// echod-a DOWN, and echod-b serves what follows.
+TEST_F(HaproxyTest, ReloadAndGracefulStopUnderLoadLoseNothing) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::thread load([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string payload = "load #" + std::to_string(i) + std::string(200, 'x');
+      (one_echo(frontend_port_, "127.0.0.4", payload) ? ok : failed).fetch_add(1);
+      // Paced below accept_rate_per_ip (100/s), which counts 127.0.0.4 on each echod.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto served_more = [&](int count) {
+    const int target = ok.load() + count;
+    return eventually([&] { return ok.load() >= target; }, std::chrono::seconds(30));
+  };
+  EXPECT_TRUE(served_more(20));
+  EXPECT_TRUE(echod_a_.reload(echod_yaml("v2")).has_value());
+  EXPECT_TRUE(served_more(20));
+  echod_a_.send_signal(SIGTERM);
+  EXPECT_EQ(echod_a_.wait_exit(), std::optional<int>(0));
+  EXPECT_TRUE(eventually([this] {
+    return server_is(ask_haproxy(stats_socket_, "show stat"), "echod-a", "DOWN");
+  })) << "HAProxy did not mark the stopped echod DOWN";
+  EXPECT_TRUE(served_more(20));
+  stop.store(true);
+  load.join();
+  EXPECT_EQ(failed.load(), 0) << "of " << ok.load() + failed.load() << " echoes";
 }
 
 }  // namespace
