@@ -205,6 +205,13 @@ TEST(ProxyTest, MetricsCountHeadersAndRefusals) {
   EXPECT_EQ(scraped["echod_proxy_headers_total{kind=\"v2\"}"], 0);
   EXPECT_EQ(scraped["echod_proxy_headers_total{kind=\"local\"}"], 1);
   EXPECT_EQ(scraped["echod_proxy_rejected_total{reason=\"untrusted\"}"], 1);
+  // echod --status shows the same counts.
+  CommandResult status =
+      run_command({echod_binary(), "--control-socket", daemon.control_socket_path(), "--status"},
+                  clean_environment(), std::chrono::seconds(40));
+  ASSERT_EQ(status.exit_code, std::optional<int>(0)) << status.err;
+  EXPECT_NE(status.out.find("proxy headers  1 local, 1 v1\n"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("proxy refused  1 untrusted\n"), std::string::npos) << status.out;
 }
 
 // echod-client bench --proxy: what a benchmark of a PROXY listener uses instead of a balancer.
