@@ -148,6 +148,14 @@ void Supervisor::adopt_inherited_listeners() {
   if (listeners != config_.listen) {
     spdlog::info("socket activation: 'listen:' in the configuration is not used");
   }
+  if (std::any_of(config_.listen.begin(), config_.listen.end(),
+                  [](const ListenerConfig& listener) { return listener.options.proxy(); })) {
+    // The passed sockets are plain listeners: a balancer's headers are echoed as data, and its
+    // address is the client. Never the other way round: nothing here trusts a header.
+    spdlog::warn(
+        "socket activation: the PROXY listeners in 'listen:' are not used; the sockets systemd "
+        "passed are plain listeners (run echod without echod.socket to serve PROXY listeners)");
+  }
   config_.listen = listeners;
 }
 
