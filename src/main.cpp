@@ -35,6 +35,8 @@ int check_config(const echod::CommandLine& command_line) {
                        result.errors.size());
     return kExitConfig;
   }
+  for (const auto& warning : result.warnings)
+    (void)std::fprintf(stderr, "%s\n", warning.to_string().c_str());
   if (used_defaults) {
     (void)std::fprintf(stderr, "echod: %s does not exist; the built-in defaults apply\n",
                        command_line.config_path.c_str());
@@ -95,6 +97,7 @@ int run(const echod::CommandLine& command_line) {
   }
   const echod::Config& config = *result.config;
   echod::init_logging(config.log.target, config.log.level, systemd.journal_stream);
+  for (const auto& warning : result.warnings) spdlog::warn("{}", warning.to_string());
   echod::log_event(echod::LogEvent::kStarted, spdlog::level::info, {},
                    fmt::format("echod {} (commit {}) starting", echod::build_info::kVersion,
                                echod::build_info::kCommit));

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "proxy/proxy_header.hpp"
 #include "sys/system_error.hpp"
 
 namespace echod::client {
@@ -189,9 +190,35 @@ void BenchWorker::on_connected(std::uint32_t slot, std::int64_t now) {
   ++live_delta_.connects;
   c.state = State::kRunning;
   c.last_progress_ns = now;
+  if (options_.proxy_version != 0 && !send_proxy_header(slot)) return;
   if (options_.mode == BenchMode::kLoad) queue_messages(c, now);
   if (c.queued == c.completed) return begin_close(slot, now);
   send_pending(slot, now);
+}
+
+// The header goes first, whole, in one send(): a fresh connection's socket buffer takes it.
+bool BenchWorker::send_proxy_header(std::uint32_t slot) {
+  auto& c = connections_[slot];
+  SocketAddress local;
+  try {
+    local = SocketAddress::local_of(c.fd.get());
+  } catch (const std::system_error& e) {
+    fail(slot, ErrorKind::kConnect, e.what());
+    return false;
+  }
+  SocketAddress source = options_.proxy_source.value_or(local);
+  if (source.port() == 0) source.set_port(local.port());
+  const std::vector<std::byte> header =
+      make_proxy_header(options_.proxy_version, source, options_.server);
+  const ssize_t sent =
+      ::send(c.fd.get(), header.data(), header.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent == static_cast<ssize_t>(header.size())) return true;
+  if (sent < 0) {
+    fail_with_errno(slot, "send", errno);
+  } else {
+    fail(slot, ErrorKind::kConnect, "the PROXY header did not fit in the socket buffer");
+  }
+  return false;
 }
 
 void BenchWorker::queue_messages(Connection& c, std::int64_t now) {

@@ -61,6 +61,8 @@ class BenchWorker {
   void pump_connects(std::int64_t now);
   void on_event(std::uint64_t token, std::uint32_t events);
   void on_connected(std::uint32_t slot, std::int64_t now);
+  // --proxy: false when it failed (the connection is failed).
+  bool send_proxy_header(std::uint32_t slot);
   void receive(std::uint32_t slot, std::int64_t now);
   void send_pending(std::uint32_t slot, std::int64_t now);
   std::span<const unsigned char> prepare(std::uint32_t slot, std::uint64_t offset,

@@ -117,6 +117,10 @@ po::options_description bench_description() {
       "local addresses to bind round-robin, e.g. 127.0.0.1-127.0.0.254");
   add("connect-concurrency", po::value<std::int64_t>()->value_name("N")->default_value(256),
       "pending connects allowed per thread");
+  add("proxy", po::value<std::string>()->value_name("v1|v2"),
+      "start every connection with a PROXY protocol header, as a load balancer would");
+  add("proxy-source", po::value<std::string>()->value_name("ADDRESS"),
+      "--proxy: the client address the header names (default: each connection's own)");
   add("timeout", po::value<double>()->value_name("SECONDS")->default_value(10.0),
       "seconds without progress before a connect or an echo counts as failed (--udp: 1, "
       "per datagram)");
@@ -182,8 +186,8 @@ StreamOptions parse_stream(std::span<const char* const> args) {
 
 // The checks and defaults of `bench --udp`, after the common ones.
 void apply_udp_bench(const po::variables_map& vm, BenchOptions& options) {
-  for (const char* tcp_only :
-       {"connections", "pipeline", "churn", "idle", "source-range", "connect-concurrency"}) {
+  for (const char* tcp_only : {"connections", "pipeline", "churn", "idle", "source-range",
+                               "connect-concurrency", "proxy", "proxy-source"}) {
     if (vm.count(tcp_only) && !vm[tcp_only].defaulted()) {
       throw UsageError(
           std::string("--") + tcp_only + " applies to TCP only" +
@@ -256,6 +260,21 @@ BenchOptions parse_bench(std::span<const char* const> args, bool stdout_is_termi
   }
   options.connect_concurrency =
       integer_option<std::uint32_t>(vm, "connect-concurrency", 1, 1'000'000);
+  if (vm.count("proxy")) {
+    const auto& version = vm["proxy"].as<std::string>();
+    if (version != "v1" && version != "v2") {
+      throw UsageError("--proxy: '" + version + "' is not v1 or v2");
+    }
+    options.proxy_version = version == "v1" ? 1 : 2;
+  }
+  if (vm.count("proxy-source")) {
+    if (!vm.count("proxy")) throw UsageError("--proxy-source needs --proxy v1 or v2");
+    std::string text = vm["proxy-source"].as<std::string>();
+    bool bare_ipv6 = !text.starts_with('[') && text.find(':') != std::string::npos;
+    auto parsed = SocketAddress::parse((bare_ipv6 ? "[" + text + "]" : text) + ":0");
+    if (!parsed.address) throw UsageError("--proxy-source: " + parsed.error);
+    options.proxy_source = *parsed.address;
+  }
   options.seed = vm.count("seed")
                      ? vm["seed"].as<std::uint64_t>()
                      : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();

@@ -54,6 +54,11 @@ struct BenchOptions {
   Nanoseconds timeout = std::chrono::seconds(10);
   std::vector<SocketAddress> sources;  // local addresses to bind, round-robin; empty: kernel picks
   std::uint32_t connect_concurrency = 256;  // pending connects per thread
+  // --proxy v1|v2: every connection starts with a PROXY protocol header (0: none) naming
+  // `proxy_source` (port 0: the connection's own port) or, without it, the connection's own
+  // local address as the client.
+  std::uint8_t proxy_version = 0;
+  std::optional<SocketAddress> proxy_source;
   std::uint64_t seed = 0;
   bool json = false;
   bool live = false;  // a progress line per second on stdout

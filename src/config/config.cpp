@@ -31,6 +31,20 @@ bool LimitsConfig::is_exempt(const SocketAddress& peer) const {
                      [&peer](const Cidr& network) { return network.contains(peer); });
 }
 
+std::string_view to_string(ProxyProtocol protocol) {
+  switch (protocol) {
+    case ProxyProtocol::kOff:
+      return "off";
+    case ProxyProtocol::kV1:
+      return "v1";
+    case ProxyProtocol::kV2:
+      return "v2";
+    case ProxyProtocol::kAny:
+      return "any";
+  }
+  return "?";
+}
+
 ListenerConfig ListenerConfig::tcp(const SocketAddress& address) {
   return ListenerConfig{address, ListenProtocol::kTcp, {}};
 }

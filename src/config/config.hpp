@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sys/cidr.hpp"
@@ -92,15 +93,30 @@ struct WorkerCount {
 // listener is one SO_REUSEPORT datagram socket per worker, opened by the same listener registry.
 enum class ListenProtocol { kTcp, kUdp };
 
-// Per-listener options. None yet: this is where a listener's own settings (such as the PROXY
-// protocol on a TCP listener) go, so that they take part in the listener's identity.
+// Whether a TCP listener expects a PROXY protocol header (HAProxy's v1 text line or v2 binary
+// header) from its peers, and which versions. kOff: never; a header is echoed like any data.
+enum class ProxyProtocol : std::uint8_t { kOff, kV1, kV2, kAny };
+
+// Per-listener options. A reload that changes only these keeps the listener's sockets
+// (ConfigChanges::changed_listeners) and applies them to new connections.
 struct ListenerOptions {
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  // PROXY listeners: the peers (balancers) allowed to connect and send a header; any other peer
+  // is closed before a byte is read. Never empty when proxy_protocol is on.
+  std::vector<Cidr> trusted;
+  // PROXY listeners: a trusted peer whose header is not complete this long after accept is
+  // closed.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(5)};
+
+  [[nodiscard]] bool proxy() const { return proxy_protocol != ProxyProtocol::kOff; }
   friend bool operator==(const ListenerOptions&, const ListenerOptions&) = default;
 };
 
-// One listener, from the configuration to the supervisor's listener registry. The whole value is
-// its identity: reloads compare listeners, and the registry finds them, by all of it, so that a
-// TCP and a UDP listener on one address are two listeners.
+std::string_view to_string(ProxyProtocol protocol);
+
+// One listener, from the configuration to the supervisor's listener registry. The registry
+// finds a listener by the whole value; a reload pairs listeners by address and protocol, so that
+// a TCP and a UDP listener on one address are two listeners and new options keep the socket.
 struct ListenerConfig {
   SocketAddress address;
   ListenProtocol protocol = ListenProtocol::kTcp;

@@ -1,5 +1,6 @@
 #include "config/config_diff.hpp"
 
+#include <algorithm>
 #include <variant>
 
 #include "config/config_keys.hpp"
@@ -7,8 +8,8 @@
 namespace echod {
 
 bool ConfigChanges::any() const {
-  return !added_listeners.empty() || !removed_listeners.empty() || log_level || limits || udp ||
-         shutdown_timeout || metrics || workers || log_target;
+  return !added_listeners.empty() || !removed_listeners.empty() || !changed_listeners.empty() ||
+         log_level || limits || udp || shutdown_timeout || metrics || workers || log_target;
 }
 
 ConfigChanges diff_configs(const Config& before, const Config& after) {
@@ -17,6 +18,20 @@ ConfigChanges diff_configs(const Config& before, const Config& after) {
   const std::vector<ListenerConfig> after_listeners = after.all_listeners();
   changes.added_listeners = listeners_only_in(after_listeners, before_listeners);
   changes.removed_listeners = listeners_only_in(before_listeners, after_listeners);
+  auto& removed = changes.removed_listeners;
+  auto& added = changes.added_listeners;
+  for (auto was = removed.begin(); was != removed.end();) {
+    auto now = std::find_if(added.begin(), added.end(), [&](const ListenerConfig& listener) {
+      return listener.address == was->address && listener.protocol == was->protocol;
+    });
+    if (now == added.end()) {
+      ++was;
+      continue;
+    }
+    changes.changed_listeners.push_back({*was, *now});
+    added.erase(now);
+    was = removed.erase(was);
+  }
   changes.log_level = before.log.level != after.log.level;
   changes.log_target = before.log.target != after.log.target;
   changes.limits = before.limits != after.limits;

@@ -8,10 +8,17 @@
 namespace echod {
 
 // What differs between the running configuration and a newly loaded one, as the reload applies
-// it. Listeners are compared as whole ListenerConfig values.
+// it. Listeners are compared as whole ListenerConfig values, except that one whose address and
+// protocol stay and whose options change is `changed` (its socket stays open), not removed and
+// added.
 struct ConfigChanges {
+  struct ChangedListener {
+    ListenerConfig before;
+    ListenerConfig after;
+  };
   std::vector<ListenerConfig> added_listeners;
   std::vector<ListenerConfig> removed_listeners;
+  std::vector<ChangedListener> changed_listeners;
   bool log_level = false;
   bool limits = false;
   bool shutdown_timeout = false;

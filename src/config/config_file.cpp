@@ -64,7 +64,7 @@ std::string ConfigError::to_string() const {
 ConfigLoadResult load_config_file(const std::string& path) {
   std::string text;
   if (auto message = read_config_text(path, text)) {
-    return {std::nullopt, {ConfigError{path, 0, 0, {}, std::move(*message)}}};
+    return {std::nullopt, {ConfigError{path, 0, 0, {}, std::move(*message)}}, {}};
   }
   return parse_config(text, path);
 }

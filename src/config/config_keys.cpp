@@ -106,30 +106,163 @@ std::optional<std::vector<T>> read_list(ValueSource& value, const ListSpec& spec
   return values;
 }
 
+bool read_networks(ValueSource& value, std::vector<Cidr>& out);
+void read_duration_between(ValueSource& value, std::chrono::milliseconds min,
+                           std::chrono::milliseconds max, std::chrono::milliseconds& out) {
+  read_in_range(value, "a duration", "5s", min, max, parse_duration, format_duration, out);
+}
+
+std::optional<ProxyProtocol> parse_proxy_protocol(const std::string& text, std::string& message) {
+  for (const ProxyProtocol protocol :
+       {ProxyProtocol::kOff, ProxyProtocol::kV1, ProxyProtocol::kV2, ProxyProtocol::kAny}) {
+    if (text == to_string(protocol)) return protocol;
+  }
+  message = "'" + excerpt(text) + "' is not one of off, v1, v2, any";
+  return std::nullopt;
+}
+
+// A listener written as a mapping: {address: "HOST:PORT", proxy_protocol: v2, trusted: [...],
+// header_timeout: 5s}. Reports every problem; returns a listener only when there is none.
+std::optional<ListenerConfig> read_listener_mapping(ValueSource& list, std::size_t index) {
+  constexpr std::string_view kKeys = "address, proxy_protocol, trusted, header_timeout";
+  std::vector<ItemField> fields = list.item_fields(index);
+  ListenerConfig listener = ListenerConfig::tcp({});
+  ListenerOptions& options = listener.options;
+  bool valid = true;
+  bool has_address = false;
+  ValueSource* proxy_value = nullptr;
+  ValueSource* trusted_value = nullptr;
+  ValueSource* timeout_value = nullptr;
+  for (ItemField& field : fields) {
+    ValueSource& value = *field.value;
+    if (field.name == "address") {
+      auto text = value.scalar("a HOST:PORT string, e.g. \"0.0.0.0:7007\"");
+      auto parsed = text ? SocketAddress::parse(*text) : SocketAddress::ParseResult{};
+      if (parsed.address) {
+        listener.address = *parsed.address;
+        has_address = true;
+      } else if (text) {
+        value.error(parsed.error);
+      }
+      valid = valid && parsed.address.has_value();
+      continue;
+    }
+    if (field.name == "proxy_protocol") {
+      proxy_value = &value;
+    } else if (field.name == "trusted") {
+      trusted_value = &value;
+    } else if (field.name == "header_timeout") {
+      timeout_value = &value;
+    } else {
+      static constexpr std::array<std::string_view, 4> kNames{"address", "proxy_protocol",
+                                                              "trusted", "header_timeout"};
+      auto match = closest_match(field.name, kNames);
+      value.key_error(match ? "unknown key; did you mean '" + std::string(*match) + "'?"
+                            : "unknown key; expected one of " + std::string(kKeys));
+      valid = false;
+    }
+  }
+  if (proxy_value != nullptr) {
+    auto text = proxy_value->scalar("one of off, v1, v2, any");
+    std::string message;
+    auto protocol = text ? parse_proxy_protocol(*text, message) : std::nullopt;
+    if (!protocol) {
+      if (text) proxy_value->error(message);
+      return std::nullopt;  // whether trusted and header_timeout belong here is unknown
+    }
+    options.proxy_protocol = *protocol;
+  }
+  if (trusted_value != nullptr) {
+    if (!read_networks(*trusted_value, options.trusted)) return std::nullopt;
+    for (std::size_t i = 0; i < options.trusted.size(); ++i) {
+      if (options.trusted[i].prefix_length() != 0) continue;
+      trusted_value->item_warning(i, options.trusted[i].to_string() +
+                                         " is every address: any host that can connect can "
+                                         "claim to be any client; list the balancers' networks");
+    }
+  }
+  if (timeout_value != nullptr) {
+    read_duration_between(*timeout_value, kMinHeaderTimeout, kMaxHeaderTimeout,
+                          options.header_timeout);
+    if (options.header_timeout < std::chrono::seconds(3)) {
+      timeout_value->warning("below 3s, a header delayed by one TCP retransmission is refused");
+    }
+  }
+  if (!options.proxy()) {
+    for (ValueSource* given : {trusted_value, timeout_value}) {
+      if (given == nullptr) continue;
+      given->key_error("only valid with proxy_protocol v1, v2 or any");
+      valid = false;
+    }
+  } else if (trusted_value == nullptr) {
+    proxy_value->error(
+        "a PROXY listener needs 'trusted': the networks of the balancers allowed to connect and "
+        "name a client, e.g. trusted: [\"10.0.0.0/24\"]");
+    valid = false;
+  } else if (options.trusted.empty()) {
+    trusted_value->error(
+        "the list is empty; a PROXY listener needs the networks of the balancers allowed to "
+        "connect, e.g. [\"10.0.0.0/24\"]");
+    valid = false;
+  }
+  if (!has_address && valid) {
+    list.item_error(index, "missing 'address', e.g. {address: \"0.0.0.0:7007\"}");
+  }
+  if (!has_address) return std::nullopt;
+  return valid ? std::optional(listener) : std::nullopt;
+}
+
+// `listen:` lists TCP listeners: "HOST:PORT" strings (no PROXY protocol), or mappings for
+// listeners with options.
 void read_listen(ValueSource& value, ConfigDraft& draft) {
   static constexpr ListSpec kSpec{"HOST:PORT string", "address", R"(["127.0.0.1:7", "[::1]:7"])",
                                   "; quote IPv6 addresses, e.g. \"[::1]:7\""};
-  // `listen:` lists TCP listeners with the default options.
-  auto listeners =
-      read_list<ListenerConfig>(value, kSpec, [](const std::string& text, std::string& message) {
-        auto parsed = SocketAddress::parse(text);
-        message = parsed.error;
-        return parsed.address ? std::optional(ListenerConfig::tcp(*parsed.address)) : std::nullopt;
-      });
-  if (!listeners) return;
-  if (listeners->empty()) {
+  const std::optional<std::size_t> size = value.list_size(kSpec);
+  if (!size) return;
+  std::vector<ListenerConfig> listeners;
+  std::unordered_map<std::string, std::string> paths;  // address as text -> where it was given
+  bool valid = true;
+  for (std::size_t index = 0; index < *size; ++index) {
+    std::optional<ListenerConfig> listener;
+    if (value.item_is_mapping(index)) {
+      listener = read_listener_mapping(value, index);
+    } else if (const std::optional<std::string> text = value.item(index, kSpec)) {
+      auto parsed = SocketAddress::parse(*text);
+      if (parsed.address) {
+        listener = ListenerConfig::tcp(*parsed.address);
+      } else {
+        value.item_error(index, parsed.error);
+      }
+    }
+    if (!listener) {
+      valid = false;
+      continue;
+    }
+    // The canonical text form identifies the address ("localhost:7" is "127.0.0.1:7").
+    auto [first, added] = paths.try_emplace(listener->to_string(), value.item_path(index));
+    if (!added) {
+      value.item_error(index,
+                       "duplicate address " + first->first + " (also " + first->second + ")");
+      valid = false;
+      continue;
+    }
+    listeners.push_back(std::move(*listener));
+  }
+  if (!valid) return;
+  if (listeners.empty()) {
     value.error("the list is empty; echod needs at least one address to listen on");
     return;
   }
-  draft.config.listen = std::move(*listeners);
+  draft.config.listen = std::move(listeners);
 }
 
 // An empty value is an empty list here: with every network commented out, nobody is allowed,
 // denied or exempted by this list.
-void read_networks(ValueSource& value, std::vector<Cidr>& out) {
+// False when the value is not a valid list (the problems are reported).
+bool read_networks(ValueSource& value, std::vector<Cidr>& out) {
   if (value.is_null()) {
     out.clear();
-    return;
+    return true;
   }
   static constexpr ListSpec kSpec{"network string", "network", R"(["10.0.0.0/8", "2001:db8::/32"])",
                                   ""};
@@ -138,7 +271,9 @@ void read_networks(ValueSource& value, std::vector<Cidr>& out) {
     message = parsed.error;
     return parsed.cidr;
   });
-  if (networks) out = std::move(*networks);
+  if (!networks) return false;
+  out = std::move(*networks);
+  return true;
 }
 
 // --- The `udp:` section ---
@@ -242,6 +377,27 @@ std::vector<std::string> port_items(const std::vector<std::uint16_t>& ports) {
   return items;
 }
 
+// A listener as `listen:` takes it: "HOST:PORT", or a flow mapping for one with options.
+std::string format_listener(const ListenerConfig& listener) {
+  const ListenerOptions& options = listener.options;
+  if (!options.proxy()) return quoted(listener.to_string());
+  std::string text = "{address: " + quoted(listener.to_string()) +
+                     ", proxy_protocol: " + std::string(to_string(options.proxy_protocol)) +
+                     ", trusted: [";
+  for (std::size_t i = 0; i < options.trusted.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += quoted(options.trusted[i].to_string());
+  }
+  return text + "], header_timeout: " + format_duration(options.header_timeout) + "}";
+}
+
+std::vector<std::string> format_listen(const Config& config) {
+  std::vector<std::string> items;
+  items.reserve(config.listen.size());
+  for (const ListenerConfig& listener : config.listen) items.push_back(format_listener(listener));
+  return items;
+}
+
 // --- Describing changes ---
 
 void add_once(std::vector<std::string>& lines, std::string phrase) {
@@ -260,9 +416,24 @@ std::string join_with_sign(char sign, const std::vector<T>& items) {
   return text;
 }
 
+// "listen +[::1]:7 -127.0.0.1:8", and for a listener whose options changed (its socket stays
+// open): "listen 0.0.0.0:7007 {...} -> {...}".
 void describe_listen(const Config& before, const Config& after, std::vector<std::string>& lines) {
-  const std::vector<ListenerConfig> added = listeners_only_in(after.listen, before.listen);
-  const std::vector<ListenerConfig> removed = listeners_only_in(before.listen, after.listen);
+  std::vector<ListenerConfig> added = listeners_only_in(after.listen, before.listen);
+  std::vector<ListenerConfig> removed = listeners_only_in(before.listen, after.listen);
+  for (auto was = removed.begin(); was != removed.end();) {
+    auto now = std::find_if(added.begin(), added.end(), [&](const ListenerConfig& listener) {
+      return listener.address == was->address && listener.protocol == was->protocol;
+    });
+    if (now == added.end()) {
+      ++was;
+      continue;
+    }
+    lines.push_back("listen " + was->to_string() + " " + format_listener(*was) + " -> " +
+                    format_listener(*now));
+    added.erase(now);
+    was = removed.erase(was);
+  }
   if (!added.empty()) lines.push_back("listen " + join_with_sign('+', added));
   if (!removed.empty()) lines.push_back("listen " + join_with_sign('-', removed));
 }
@@ -414,8 +585,11 @@ constexpr ConfigKey udp_size(std::string_view name, std::string_view example) {
 // The table. Each entry: section, name, how a change applies, an example value, then how the
 // key is read, written and described.
 const auto kKeys = std::to_array<ConfigKey>({
-    {"", "listen", kListeners, R"(["127.0.0.1:7007"])", read_listen,
-     [](const Config& c) -> FormattedValue { return quoted_items(c.listen); }, describe_listen},
+    {"", "listen", kListeners,
+     R"(["127.0.0.1:7007", {address: "127.0.0.1:7008", proxy_protocol: v2, )"
+     R"(trusted: ["10.0.0.0/8"], header_timeout: 4s}])",
+     read_listen, [](const Config& c) -> FormattedValue { return format_listen(c); },
+     describe_listen},
     {"", "workers", kWorkers, "3", read_workers,
      [](const Config& c) -> FormattedValue { return format_worker_count(c.workers); }, nullptr},
     {"log", "level", kLive, "debug", read_log_level,

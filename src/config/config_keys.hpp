@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +28,14 @@ struct ListSpec {
   std::string_view nested_hint;  // added for an item that is itself a list or mapping
 };
 
+class ValueSource;
+
+// One key of a mapping that is a list item (`listen: [{address: "...", trusted: [...]}]`).
+struct ItemField {
+  std::string name;
+  std::unique_ptr<ValueSource> value;  // its path is "listen[1].trusted"
+};
+
 // One key's value in a file, as the key's read function sees it: no YAML types. The methods
 // that fail report the problem themselves, at the value's (or the item's) position, and return
 // nothing.
@@ -47,6 +56,15 @@ class ValueSource {
   [[nodiscard]] virtual std::string item_path(std::size_t index) const = 0;  // "listen[1]"
   virtual void item_error(std::size_t index, std::string message) = 0;
   virtual void error(std::string message) = 0;
+  // At the key this value belongs to (a key not allowed where it is).
+  virtual void key_error(std::string message) = 0;
+  // Valid, but probably not meant: the file is accepted and the warning printed.
+  virtual void item_warning(std::size_t index, std::string message) = 0;
+  virtual void warning(std::string message) = 0;
+  // Whether item `index` (after list_size()) is a mapping, and its keys in file order with their
+  // values. Keys that are not scalars or appear twice are reported and left out.
+  [[nodiscard]] virtual bool item_is_mapping(std::size_t index) const = 0;
+  virtual std::vector<ItemField> item_fields(std::size_t index) = 0;
 };
 
 // A Config being read, with what the checks across keys need to know about how it was written.

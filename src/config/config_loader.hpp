@@ -32,6 +32,9 @@ struct ConfigError {
 struct ConfigLoadResult {
   std::optional<Config> config;     // set only when errors is empty
   std::vector<ConfigError> errors;  // every problem found, in file order
+  // Valid but probably unintended settings (a PROXY listener trusting every address), in file
+  // order; their messages start with "warning: ".
+  std::vector<ConfigError> warnings;
 };
 
 // Files larger than this are refused without being parsed.
@@ -52,6 +55,8 @@ inline constexpr std::uint32_t kMaxUdpRate = 10 * 1000 * 1000;
 inline constexpr std::size_t kMaxUdpBytesPerSource = std::size_t{1024} * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kMaxShutdownTimeout = std::chrono::hours(1);
 inline constexpr std::chrono::milliseconds kMaxConnectionTimeout = std::chrono::hours(24);
+inline constexpr std::chrono::milliseconds kMinHeaderTimeout = std::chrono::seconds(1);
+inline constexpr std::chrono::milliseconds kMaxHeaderTimeout = std::chrono::seconds(60);
 
 // At most this many errors are listed; one more line counts the rest.
 inline constexpr std::size_t kMaxConfigErrors = 100;

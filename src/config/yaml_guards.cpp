@@ -117,6 +117,18 @@ void ErrorList::add(int line, int column, std::string message) {
   errors_.push_back({file_, line, column, {}, std::move(message)});
 }
 
+void ErrorList::warn(const YAML::Mark& mark, std::string key_path, std::string message) {
+  if (warnings_.size() >= kMaxConfigErrors) return;
+  ConfigError warning{file_, 0, 0, std::move(key_path), "warning: " + std::move(message)};
+  if (!mark.is_null()) {
+    warning.line = mark.line + 1;
+    warning.column = mark.column + 1;
+  }
+  warnings_.push_back(std::move(warning));
+}
+
+std::vector<ConfigError> ErrorList::take_warnings() { return std::move(warnings_); }
+
 std::vector<ConfigError> ErrorList::take() {
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
     return std::pair(a.line, a.column) < std::pair(b.line, b.column);

@@ -24,6 +24,8 @@ class ErrorList {
 
   void add(const YAML::Mark& mark, std::string key_path, std::string message);
   void add(int line, int column, std::string message);
+  // A warning: the value is valid, and the file is accepted.
+  void warn(const YAML::Mark& mark, std::string key_path, std::string message);
 
   [[nodiscard]] bool empty() const { return errors_.empty(); }
   // Callers may skip the work of composing messages that would be dropped.
@@ -31,10 +33,12 @@ class ErrorList {
 
   // In file order; errors about the file as a whole first.
   std::vector<ConfigError> take();
+  std::vector<ConfigError> take_warnings();
 
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
   std::size_t dropped_ = 0;
 };
 

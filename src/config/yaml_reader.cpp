@@ -125,8 +125,8 @@ struct Entry {
 // One entry's value, for the key's read function.
 class YamlValue final : public ValueSource {
  public:
-  YamlValue(const Entry& entry, std::string_view text, ErrorList& errors)
-      : entry_(entry), text_(text), errors_(errors) {}
+  YamlValue(Entry entry, std::string_view text, ErrorList& errors)
+      : entry_(std::move(entry)), text_(text), errors_(errors) {}
 
   [[nodiscard]] bool is_null() const override { return entry_.value.IsNull(); }
 
@@ -191,8 +191,50 @@ class YamlValue final : public ValueSource {
     errors_.add(entry_.value_mark(), entry_.path, std::move(message));
   }
 
+  void key_error(std::string message) override {
+    errors_.add(entry_.key.Mark(), entry_.path, std::move(message));
+  }
+
+  void item_warning(std::size_t index, std::string message) override {
+    const YAML::Node& item = items_.at(index);
+    errors_.warn(item.Mark().is_null() ? entry_.value.Mark() : item.Mark(), item_path(index),
+                 std::move(message));
+  }
+
+  void warning(std::string message) override {
+    errors_.warn(entry_.value_mark(), entry_.path, std::move(message));
+  }
+
+  [[nodiscard]] bool item_is_mapping(std::size_t index) const override {
+    return items_.at(index).IsMap();
+  }
+
+  std::vector<ItemField> item_fields(std::size_t index) override {
+    const YAML::Node& item = items_.at(index);
+    std::vector<ItemField> fields;
+    if (!item.IsMap()) return fields;
+    std::unordered_map<std::string, int> seen;  // key -> line
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      Entry field{it->first, it->second, {}};
+      if (!field.key.IsScalar()) {
+        item_error(index, "expected a key name, not " + kind_of(field.key));
+        continue;
+      }
+      const std::string& name = field.key.Scalar();
+      field.path = item_path(index) + "." + name;
+      auto [previous, first] = seen.try_emplace(name, field.key.Mark().line + 1);
+      if (!first) {
+        errors_.add(field.key.Mark(), field.path,
+                    "duplicate key (first set on line " + std::to_string(previous->second) + ")");
+        continue;
+      }
+      fields.push_back({name, std::make_unique<YamlValue>(std::move(field), text_, errors_)});
+    }
+    return fields;
+  }
+
  private:
-  const Entry& entry_;
+  Entry entry_;
   std::string_view text_;
   ErrorList& errors_;
   std::vector<YAML::Node> items_;
@@ -293,9 +335,9 @@ class ConfigReader {
 
 ConfigLoadResult parse_config(std::string_view text, const std::string& source_name) {
   ErrorList errors(source_name);
-  if (!check_config_text(text, errors)) return {std::nullopt, errors.take()};
+  if (!check_config_text(text, errors)) return {std::nullopt, errors.take(), {}};
   const std::string copy(text);
-  if (!check_yaml_events(copy, errors)) return {std::nullopt, errors.take()};
+  if (!check_yaml_events(copy, errors)) return {std::nullopt, errors.take(), {}};
 
   Config config;
   try {
@@ -303,8 +345,8 @@ ConfigLoadResult parse_config(std::string_view text, const std::string& source_n
   } catch (const YAML::Exception& e) {  // not expected once the first pass succeeded
     errors.add(e.mark, {}, syntax_error_message(copy, e));
   }
-  if (!errors.empty()) return {std::nullopt, errors.take()};
-  return {std::move(config), {}};
+  if (!errors.empty()) return {std::nullopt, errors.take(), errors.take_warnings()};
+  return {std::move(config), {}, errors.take_warnings()};
 }
 
 }  // namespace echod

@@ -70,6 +70,8 @@ std::string to_json(const DaemonStatus& status) {
                {"rejected", status.rejected},
                {"rejected_by_reason", status.rejected_by_reason},
                {"closed_by_reason", status.closed_by_reason},
+               {"proxy_headers", status.proxy_headers},
+               {"proxy_rejected_by_reason", status.proxy_rejected_by_reason},
                {"metrics", status.metrics},
                {"udp",
                 {{"listeners", udp_listeners},
@@ -109,6 +111,8 @@ DaemonStatus status_from_json(const std::string& text) {
     using Counts = std::map<std::string, std::uint64_t>;
     status.rejected_by_reason = json.value("rejected_by_reason", Counts{});
     status.closed_by_reason = json.value("closed_by_reason", Counts{});
+    status.proxy_headers = json.value("proxy_headers", Counts{});
+    status.proxy_rejected_by_reason = json.value("proxy_rejected_by_reason", Counts{});
     status.metrics = json.value("metrics", std::string());
     if (json.contains("udp")) {
       const Json& udp = json.at("udp");
@@ -190,6 +194,12 @@ std::string format_status(const DaemonStatus& status) {
   }
   if (!status.closed_by_reason.empty()) {
     text += fmt::format("closed         {}\n", counts(status.closed_by_reason));
+  }
+  if (!status.proxy_headers.empty()) {
+    text += fmt::format("proxy headers  {}\n", counts(status.proxy_headers));
+  }
+  if (!status.proxy_rejected_by_reason.empty()) {
+    text += fmt::format("proxy refused  {}\n", counts(status.proxy_rejected_by_reason));
   }
   text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
                       human_bytes(sent));

@@ -47,6 +47,9 @@ struct DaemonStatus {
   // reasons that occurred are listed.
   std::map<std::string, std::uint64_t> rejected_by_reason;
   std::map<std::string, std::uint64_t> closed_by_reason;
+  // PROXY listeners: headers accepted by kind, connections closed before one by reason.
+  std::map<std::string, std::uint64_t> proxy_headers;
+  std::map<std::string, std::uint64_t> proxy_rejected_by_reason;
   std::string metrics;            // the metrics endpoint's address; empty when off
   std::vector<UdpListener> udp;   // empty when UDP is off
   std::uint64_t udp_sources = 0;  // tracked by the rate-limit table

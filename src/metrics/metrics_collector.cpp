@@ -224,6 +224,14 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   families.push_back(counter("echod_accept_pauses_total",
                              "Accept pauses after running out of file descriptors or memory",
                              totals.accept_pauses));
+  families.push_back(labelled_counter(
+      "echod_proxy_headers_total",
+      "PROXY protocol headers accepted, by kind (v1, v2, local: no client address)", "kind",
+      kProxyHeaderKindLabels, totals.proxy_headers));
+  families.push_back(labelled_counter("echod_proxy_rejected_total",
+                                      "Connections to PROXY listeners closed before their header "
+                                      "was accepted, by reason",
+                                      "reason", kProxyRejectLabels, totals.proxy_rejected));
   collect_udp(families);
   return families;
 }

@@ -86,6 +86,16 @@ std::optional<std::uint32_t> ListenerRegistry::remove(const ListenerConfig& conf
   return id;
 }
 
+std::optional<std::uint32_t> ListenerRegistry::update(const ListenerConfig& before,
+                                                      const ListenerConfig& after) {
+  auto it = std::find_if(groups_.begin(), groups_.end(),
+                         [&](const Group& group) { return group.configured == before; });
+  if (it == groups_.end()) return std::nullopt;
+  it->configured = after;
+  spdlog::info("listener {}: new options apply to new connections", it->bound.to_string());
+  return it->id;
+}
+
 ListenSocket ListenerRegistry::socket_for_new_worker(const Group& group) {
   return group.inherited ? group.inherited->duplicate() : ListenSocket::open(group.bound);
 }

@@ -46,6 +46,8 @@ class ListenerRegistry {
                    std::size_t sockets, std::optional<ListenSocket> inherited = std::nullopt);
   // Forgets a listener, and logs it; its group's id, for the workers, or nothing if unknown.
   std::optional<std::uint32_t> remove(const ListenerConfig& configured);
+  // A listener whose options changed keeps its sockets: its group's id, or nothing if unknown.
+  std::optional<std::uint32_t> update(const ListenerConfig& before, const ListenerConfig& after);
 
   // A socket of `group` for a worker started later: another handle on an inherited socket, or a
   // new socket that joins the group. Throws std::system_error.

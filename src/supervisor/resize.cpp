@@ -101,7 +101,8 @@ void Supervisor::prepare_growth(unsigned target, const std::vector<ListenerConfi
                                     group.udp_stats});
           continue;
         }
-        worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group)});
+        worker->post(AddListener{group.id, ListenerRegistry::socket_for_new_worker(group),
+                                 group.configured.options});
       }
       growth.workers.push_back(std::move(worker));
     }

@@ -130,6 +130,16 @@ DaemonStatus Supervisor::daemon_status() const {
       status.closed_by_reason[std::string(kCloseReasonLabels[i])] = count;
     }
   }
+  for (std::size_t i = 0; i < kProxyHeaderKindCount; ++i) {
+    if (std::uint64_t count = totals.proxy_headers.at(i); count > 0) {
+      status.proxy_headers[std::string(kProxyHeaderKindLabels.at(i))] = count;
+    }
+  }
+  for (std::size_t i = 0; i < kProxyRejectCount; ++i) {
+    if (std::uint64_t count = totals.proxy_rejected.at(i); count > 0) {
+      status.proxy_rejected_by_reason[std::string(kProxyRejectLabels.at(i))] = count;
+    }
+  }
   if (metrics_server_) status.metrics = metrics_server_->address().to_string();
   return status;
 }

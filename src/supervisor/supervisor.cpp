@@ -154,6 +154,14 @@ void Supervisor::adopt_inherited_listeners() {
   if (listeners != config_.listen) {
     spdlog::info("socket activation: 'listen:' in the configuration is not used");
   }
+  if (std::any_of(config_.listen.begin(), config_.listen.end(),
+                  [](const ListenerConfig& listener) { return listener.options.proxy(); })) {
+    // The passed sockets are plain listeners: a balancer's headers are echoed as data, and its
+    // address is the client. Never the other way round: nothing here trusts a header.
+    spdlog::warn(
+        "socket activation: the PROXY listeners in 'listen:' are not used; the sockets systemd "
+        "passed are plain listeners (run echod without echod.socket to serve PROXY listeners)");
+  }
   config_.listen = listeners;
 }
 
@@ -186,7 +194,8 @@ std::vector<Supervisor::Posted> Supervisor::hand_out(const ListenerConfig& confi
   std::vector<Posted> posted;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& worker = *workers_[i].worker;
-    posted.push_back({&worker, worker.post(AddListener{id, std::move(sockets[i])})});
+    posted.push_back(
+        {&worker, worker.post(AddListener{id, std::move(sockets[i]), configured.options})});
   }
   return posted;
 }
@@ -252,6 +261,7 @@ ReloadOutcome Supervisor::reload() {
     }
     return reject(result.errors.size());
   }
+  for (const ConfigError& warning : result.warnings) spdlog::warn("{}", warning.to_string());
   if (used_defaults) {
     spdlog::info("no configuration file at {}; using built-in defaults", command_line_.config_path);
   }
@@ -329,6 +339,11 @@ ReloadOutcome Supervisor::reload() {
   }
   for (std::size_t i = 0; i < opened_udp.size(); ++i) {
     track(hand_out_udp(added_udp[i], std::move(opened_udp[i])));
+  }
+  for (const ConfigChanges::ChangedListener& changed : changes.changed_listeners) {
+    if (auto id = listeners_.update(changed.before, changed.after)) {
+      track(post_all([id = *id, &changed] { return UpdateListener{id, changed.after.options}; }));
+    }
   }
   for (const ListenerConfig& listener : changes.removed_listeners) {
     if (auto id = listeners_.remove(listener)) {

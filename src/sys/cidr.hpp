@@ -19,6 +19,8 @@ class Cidr {
 
   [[nodiscard]] bool contains(const SocketAddress& address) const noexcept;
   [[nodiscard]] std::string to_string() const;
+  // 0 for "0.0.0.0/0" and "::/0": every address of the family.
+  [[nodiscard]] unsigned prefix_length() const noexcept { return prefix_; }
 
   friend bool operator==(const Cidr&, const Cidr&) = default;
 

@@ -122,6 +122,17 @@ SocketAddress SocketAddress::from_ipv4(std::uint32_t host_order_address, std::ui
   return result;
 }
 
+SocketAddress SocketAddress::from_ipv6(const std::array<std::uint8_t, 16>& bytes,
+                                       std::uint16_t port) {
+  SocketAddress result;
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&result.storage_);
+  sin6->sin6_family = AF_INET6;
+  std::memcpy(&sin6->sin6_addr, bytes.data(), bytes.size());
+  sin6->sin6_port = htons(port);
+  result.length_ = sizeof(sockaddr_in6);
+  return result;
+}
+
 SocketAddress SocketAddress::local_of(int fd) {
   SocketAddress result;
   result.length_ = sizeof(result.storage_);

@@ -28,6 +28,8 @@ class SocketAddress {
   static SocketAddress from_sockaddr(const sockaddr* addr, socklen_t length);
   // An IPv4 address from its 32-bit value in host byte order (0x7f000001 is 127.0.0.1).
   static SocketAddress from_ipv4(std::uint32_t host_order_address, std::uint16_t port);
+  // An IPv6 address from its 16 bytes in network order.
+  static SocketAddress from_ipv6(const std::array<std::uint8_t, 16>& bytes, std::uint16_t port);
   // The local address a socket is bound to (getsockname); throws std::system_error.
   static SocketAddress local_of(int fd);
 

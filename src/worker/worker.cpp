@@ -39,6 +39,23 @@ SharedLogLimiter& reject_log(RejectReason reason) {
   static std::array<SharedLogLimiter, kRejectReasonCount> limiters;
   return limiters.at(static_cast<std::size_t>(reason));
 }
+SharedLogLimiter& proxy_reject_log(ProxyReject reason) {
+  static std::array<SharedLogLimiter, kProxyRejectCount> limiters;
+  return limiters.at(static_cast<std::size_t>(reason));
+}
+
+ProxyMode proxy_mode(ProxyProtocol protocol) {
+  switch (protocol) {
+    case ProxyProtocol::kV1:
+      return ProxyMode::kV1;
+    case ProxyProtocol::kV2:
+      return ProxyMode::kV2;
+    case ProxyProtocol::kOff:
+    case ProxyProtocol::kAny:
+      break;
+  }
+  return ProxyMode::kAny;
+}
 
 std::string_view errno_name(int error) {
   switch (error) {
@@ -102,6 +119,7 @@ void Worker::run() {
   connections_.for_each([this](std::uint64_t token, Connection&) {
     close_connection(token, CloseReason::kStopped, 0);
   });
+  pending_.take_all([](PendingHeaders::Entry&&) {});  // closed without a word, like the above
   listeners_.clear();
   udp_.abandon_all();
   status_.listeners.store(0);
@@ -119,6 +137,8 @@ void Worker::loop() {
         if (phase_ == Phase::kStopped) return;
       } else if (udp_.owns(event.data.u64)) {
         udp_.on_ready(event.data.u64);
+      } else if (PendingHeaders::is_token(event.data.u64)) {
+        on_header_ready(event.data.u64);
       } else if ((event.data.u64 & kTag) != 0) {
         auto id = static_cast<std::uint32_t>(event.data.u64);
         auto it = std::find_if(listeners_.begin(), listeners_.end(),
@@ -134,7 +154,8 @@ void Worker::loop() {
 
 bool Worker::done() noexcept {
   if (phase_ == Phase::kStopped) return true;
-  if (!draining() || !listeners_.empty() || !udp_.empty() || connections_.size() != 0) {
+  if (!draining() || !listeners_.empty() || !udp_.empty() || connections_.size() != 0 ||
+      pending_.size() != 0) {
     return false;
   }
   // Nothing left, and nothing on its way: refuse every later hand-over, then end.
@@ -157,6 +178,7 @@ int Worker::timeout_ms(Clock::time_point now) const {
   if (draining()) next = std::min(deadline_, next_drain_kick_);
   if (phase_ == Phase::kRetiring) next = std::min(next, close_listeners_at_);
   if (has_connection_timeouts()) next = std::min(next, next_expiry_check_);
+  if (auto header_deadline = pending_.next_deadline()) next = std::min(next, *header_deadline);
   for (const Listener& listener : listeners_) {
     if (listener.acceptor.paused()) next = std::min(next, listener.acceptor.paused_until());
   }
@@ -191,6 +213,9 @@ void Worker::run_timers(Clock::time_point now) {
     }
   }
   if (has_connection_timeouts() && now >= next_expiry_check_) expire_connections(now);
+  pending_.expire(now, [this](PendingHeaders::Entry&& entry) {
+    refuse_proxy(std::move(entry.fd), ProxyReject::kTimeout, entry.peer, entry.listener_id, 0);
+  });
   for (Listener& listener : listeners_) {
     if (listener.acceptor.pause_over(now)) {
       listener.acceptor.resume();
@@ -254,7 +279,8 @@ void Worker::handle(ApplySettings& command) { apply_settings(command.settings); 
 
 void Worker::handle(AddListener& command) {
   if (phase_ >= Phase::kDraining) return;  // the socket closes with the command
-  listeners_.push_back(Listener{command.listener_id, std::move(command.socket), Acceptor()});
+  listeners_.push_back(Listener{command.listener_id, std::move(command.socket), Acceptor(),
+                                std::move(command.options)});
   Listener& listener = listeners_.back();
   if (!epoll_.add(listener.socket.fd(), EPOLLIN, listener_token(listener.id))) {
     int error = errno;
@@ -262,6 +288,12 @@ void Worker::handle(AddListener& command) {
     throw std::system_error(error, std::generic_category(), "epoll_ctl(listener)");
   }
   status_.listeners.store(static_cast<std::uint32_t>(listeners_.size()));
+}
+
+void Worker::handle(UpdateListener& command) {
+  for (Listener& listener : listeners_) {
+    if (listener.id == command.listener_id) listener.options = command.options;
+  }
 }
 
 void Worker::handle(RemoveListener& command) {
@@ -402,6 +434,9 @@ void Worker::enter(Phase next, Clock::time_point deadline, Clock::time_point clo
   deadline_ = deadline;
   close_listeners_at_ = close_listeners_at;
   if (next == Phase::kDraining) {
+    // A connection that has not named its client yet has sent nothing to echo: closed now.
+    // Unless this worker handed its connections over: then it follows them once admitted.
+    if (!handed_over_) pending_.take_all([](PendingHeaders::Entry&&) {});
     connections_.for_each([](std::uint64_t, Connection& connection) { connection.begin_drain(); });
     kick_draining(Clock::now());
   }
@@ -494,23 +529,45 @@ void Worker::on_accept_failure(const Listener& listener, const AcceptFailure& fa
   }
 }
 
-// Admits or refuses a new connection, then registers it.
+// Admits or refuses a new connection, then registers it; on a PROXY listener, first waits for
+// the header that names the client.
 void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) {
   auto now = Clock::now();
-  AdmissionResult admission = admission_.admit(accepted.peer, settings_.limits, now);
-  if (!admission.admitted()) {
-    reject(std::move(accepted.fd), *admission.refused, accepted.peer, listener);
+  if (listener.options.proxy()) {
+    wait_for_header(listener, std::move(accepted), now);
     return;
   }
-  int fd = accepted.fd.get();
+  admit(std::move(accepted.fd), accepted.peer, accepted.peer, listener.socket.address(), now);
+}
+
+void Worker::admit(UniqueFd client_fd, const SocketAddress& client, const SocketAddress& peer,
+                   const SocketAddress& bound, Clock::time_point now) {
+  AdmissionResult admission = admission_.admit(client, settings_.limits, now);
+  if (!admission.admitted()) {
+    reject(std::move(client_fd), *admission.refused, client, bound);
+    return;
+  }
+  int fd = client_fd.get();
   WorkerStatus::add(status_.accepted_total, 1);
-  if (!add_connection(Connection(std::move(accepted.fd), std::move(admission.ticket), ticks(now)),
-                      now)) {
+  Connection connection(std::move(client_fd), std::move(admission.ticket), ticks(now));
+  if (handed_over_) {
+    // Its header completed after this worker handed its connections over: it follows them.
+    std::vector<Connection> late;
+    late.push_back(std::move(connection));
+    if (distribute(late, heirs_, now)) return;
+    connection = std::move(late.front());
+  }
+  if (!add_connection(std::move(connection), now)) {
     return;
   }
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, accepted.peer.to_string(),
-                  listener.socket.address().to_string());
+    if (client == peer) {
+      spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, client.to_string(),
+                    bound.to_string());
+    } else {
+      spdlog::debug("worker {}: accepted fd {} from {} (PROXY header from {}) on {}", index_, fd,
+                    client.to_string(), peer.to_string(), bound.to_string());
+    }
   }
 }
 
@@ -532,17 +589,89 @@ bool Worker::add_connection(Connection connection, Clock::time_point now) {
   return true;
 }
 
+// Only a trusted peer may name a client: any other is closed before a byte is read.
+void Worker::wait_for_header(const Listener& listener, AcceptedConnection accepted,
+                             Clock::time_point now) {
+  const std::vector<Cidr>& trusted = listener.options.trusted;
+  if (std::none_of(trusted.begin(), trusted.end(),
+                   [&](const Cidr& network) { return network.contains(accepted.peer); })) {
+    refuse_proxy(std::move(accepted.fd), ProxyReject::kUntrusted, accepted.peer, listener.id, 0);
+    return;
+  }
+  if (draining()) return;  // nothing to echo yet: closed with the fd
+  const int fd = accepted.fd.get();
+  const std::uint64_t token = pending_.add(std::move(accepted.fd), accepted.peer, listener.id,
+                                           proxy_mode(listener.options.proxy_protocol),
+                                           now + listener.options.header_timeout);
+  if (!epoll_.add(fd, EPOLLIN, token)) {
+    const int error = errno;
+    if (auto entry = pending_.take(token)) {
+      refuse_proxy(std::move(entry->fd), ProxyReject::kClosed, entry->peer, entry->listener_id,
+                   error);
+    }
+  }
+}
+
+void Worker::on_header_ready(std::uint64_t token) {
+  using Kind = PendingHeaders::Outcome::Kind;
+  PendingHeaders::Outcome outcome = pending_.on_ready(token);
+  if (outcome.kind == Kind::kWaiting) {
+    if (outcome.fd >= 0 && !epoll_.rearm(outcome.fd, EPOLLIN, token)) {
+      const int error = errno;
+      if (auto entry = pending_.take(token)) {
+        refuse_proxy(std::move(entry->fd), ProxyReject::kClosed, entry->peer, entry->listener_id,
+                     error);
+      }
+    }
+    return;
+  }
+  PendingHeaders::Entry& entry = *outcome.entry;
+  if (outcome.kind == Kind::kRejected) {
+    refuse_proxy(std::move(entry.fd), outcome.reason, entry.peer, entry.listener_id, outcome.error);
+    return;
+  }
+  const ProxyHeader& header = outcome.header;
+  WorkerStatus::add(status_.proxy_headers.at(static_cast<std::size_t>(header.kind())), 1);
+  // LOCAL and UNKNOWN (health checks) name no client: the balancer is the client.
+  const SocketAddress client = header.has_addresses() ? header.source : entry.peer;
+  epoll_.remove(entry.fd.get());  // registered again under its connection token
+  admit(std::move(entry.fd), client, entry.peer, listener_address(entry.listener_id), Clock::now());
+}
+
+void Worker::refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& peer,
+                          std::uint32_t listener_id, int error) {
+  fd.reset();
+  WorkerStatus::add(status_.proxy_rejected.at(static_cast<std::size_t>(reason)), 1);
+  // A peer that connects and closes without a word is what a plain TCP health check does.
+  const auto level = reason == ProxyReject::kClosed ? spdlog::level::debug : spdlog::level::warn;
+  if (!spdlog::should_log(level)) return;
+  std::uint64_t suppressed = 0;
+  if (proxy_reject_log(reason).allow(Clock::now(), suppressed)) {
+    spdlog::log(level,
+                "worker {}: closed a connection from {} on PROXY listener {}: {}{}{} "
+                "(suppressed {})",
+                index_, peer.to_string(), listener_address(listener_id).to_string(),
+                info(reason).log_text, error != 0 ? ": " : "", error != 0 ? errno_text(error) : "",
+                suppressed);
+  }
+}
+
+SocketAddress Worker::listener_address(std::uint32_t id) const {
+  auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                         [id](const Listener& l) { return l.id == id; });
+  return it == listeners_.end() ? SocketAddress{} : it->socket.address();
+}
+
 // Closes a connection the limits do not allow, at once: it is never left in the queue.
 void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
-                    const Listener& listener) {
+                    const SocketAddress& bound) {
   client.reset();
   auto index = static_cast<std::size_t>(reason);
   WorkerStatus::add(status_.rejected_by_reason[index], 1);
   std::uint64_t suppressed = 0;
   if (reject_log(reason).allow(Clock::now(), suppressed)) {
     log_event(LogEvent::kLimitFired, spdlog::level::warn,
-              {index_, listener.socket.address().to_string(), std::string(info(reason).label),
-               std::nullopt},
+              {index_, bound.to_string(), std::string(info(reason).label), std::nullopt},
               fmt::format("worker {}: refused a connection from {}: {} (suppressed {})", index_,
                           peer.host_string(), info(reason).log_text, suppressed));
   }

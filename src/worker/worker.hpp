@@ -16,6 +16,7 @@
 #include "net/acceptor.hpp"
 #include "worker/admission.hpp"
 #include "worker/connection_table.hpp"
+#include "worker/pending_headers.hpp"
 #include "worker/udp_endpoints.hpp"
 #include "worker/worker_command.hpp"
 #include "worker/worker_status.hpp"
@@ -73,6 +74,7 @@ class Worker {
     std::uint32_t id;
     ListenSocket socket;
     Acceptor acceptor;  // while paused (out of fds or memory), the listener is not armed
+    ListenerOptions options;
   };
 
   void run();
@@ -80,6 +82,7 @@ class Worker {
   void process_commands();
   void handle(ApplySettings& command);
   void handle(AddListener& command);
+  void handle(UpdateListener& command);
   void handle(RemoveListener& command);
   void handle(Drain& command);
   void handle(Stop& command);
@@ -96,6 +99,16 @@ class Worker {
   // Accepts up to `limit` connections from the listener, admits or refuses each.
   void accept_from(Listener& listener, int limit);
   void on_accepted(const Listener& listener, AcceptedConnection accepted);
+  // Admits `client` (the peer, or the client a PROXY header named) and registers the connection.
+  void admit(UniqueFd fd, const SocketAddress& client, const SocketAddress& peer,
+             const SocketAddress& bound, Clock::time_point now);
+  // PROXY listeners (pending_headers.hpp): a trusted peer's header arriving, or not.
+  void wait_for_header(const Listener& listener, AcceptedConnection accepted,
+                       Clock::time_point now);
+  void on_header_ready(std::uint64_t token);
+  void refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& peer,
+                    std::uint32_t listener_id, int error);
+  [[nodiscard]] SocketAddress listener_address(std::uint32_t id) const;
   void on_accept_failure(const Listener& listener, const AcceptFailure& failure);
   // Accepts what is queued on the listener, then closes it. `shrink` first shrinks its backlog,
   // for a socket that new connections are not steered away from.
@@ -107,7 +120,7 @@ class Worker {
              Clock::time_point close_listeners_at = {});
   [[nodiscard]] bool draining() const noexcept { return phase_ == Phase::kDraining; }
   void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
-              const Listener& listener);
+              const SocketAddress& bound);
   // Registers a connection (new, or handed over by another worker) with the events it waits
   // for. False when it could not be registered (then it is closed).
   bool add_connection(Connection connection, Clock::time_point now);
@@ -146,6 +159,7 @@ class Worker {
   std::vector<Listener> listeners_;
   UdpEndpoints udp_{index_, epoll_, ConnectionTable::kTagBit, status_.udp_sockets};
   ConnectionTable connections_;
+  PendingHeaders pending_;
   std::vector<std::byte> scratch_;
   IoContext io_;
   std::array<epoll_event, 256> events_{};

@@ -29,6 +29,13 @@ struct ApplySettings {
 struct AddListener {
   std::uint32_t listener_id;
   ListenSocket socket;
+  ListenerOptions options;
+};
+// New options for a listener (its socket stays open); they apply to connections accepted from
+// now on.
+struct UpdateListener {
+  std::uint32_t listener_id;
+  ListenerOptions options;
 };
 // Start echoing on this UDP socket (one of the SO_REUSEPORT group of a UDP listen address),
 // adding its counts to the listener's `stats`.
@@ -93,8 +100,8 @@ struct Wedge {
   std::chrono::milliseconds duration;
 };
 
-using WorkerCommand = std::variant<ApplySettings, AddListener, RemoveListener, Drain, Stop, Ping,
-                                   SteerListeners, Retire, AdoptConnections, Rebalance, Wedge,
-                                   AddUdpSocket, ApplyUdpSettings>;
+using WorkerCommand = std::variant<ApplySettings, AddListener, UpdateListener, RemoveListener,
+                                   Drain, Stop, Ping, SteerListeners, Retire, AdoptConnections,
+                                   Rebalance, Wedge, AddUdpSocket, ApplyUdpSettings>;
 
 }  // namespace echod

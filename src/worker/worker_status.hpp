@@ -6,6 +6,7 @@
 
 #include "net/accept_error.hpp"
 #include "net/close_reason.hpp"
+#include "proxy/proxy_header.hpp"
 #include "worker/reject_reason.hpp"
 
 namespace echod {
@@ -40,6 +41,10 @@ struct alignas(64) WorkerStatus {
   // Indexed by AcceptErrorClass.
   std::array<std::atomic<std::uint64_t>, kAcceptErrorClassCount> accept_errors{};
   std::atomic<std::uint64_t> accept_pauses{0};  // fd/memory exhaustion pauses
+  // PROXY listeners: complete headers, indexed by ProxyHeaderKind; connections closed before
+  // their header was accepted, indexed by ProxyReject.
+  std::array<std::atomic<std::uint64_t>, kProxyHeaderKindCount> proxy_headers{};
+  std::array<std::atomic<std::uint64_t>, kProxyRejectCount> proxy_rejected{};
 
   // For the owning worker: adds without a locked instruction (single writer).
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t delta) noexcept {
@@ -59,6 +64,8 @@ struct WorkerTotals {
   std::array<std::uint64_t, kCloseReasonCount> closed_by_reason{};
   std::array<std::uint64_t, kRejectReasonCount> rejected_by_reason{};
   std::array<std::uint64_t, kAcceptErrorClassCount> accept_errors{};
+  std::array<std::uint64_t, kProxyHeaderKindCount> proxy_headers{};
+  std::array<std::uint64_t, kProxyRejectCount> proxy_rejected{};
 
   void add(const WorkerStatus& status) noexcept {
     constexpr auto kRelaxed = std::memory_order_relaxed;
@@ -77,6 +84,12 @@ struct WorkerTotals {
     for (std::size_t i = 0; i < kAcceptErrorClassCount; ++i) {
       accept_errors[i] += status.accept_errors[i].load(kRelaxed);
     }
+    for (std::size_t i = 0; i < kProxyHeaderKindCount; ++i) {
+      proxy_headers[i] += status.proxy_headers[i].load(kRelaxed);
+    }
+    for (std::size_t i = 0; i < kProxyRejectCount; ++i) {
+      proxy_rejected[i] += status.proxy_rejected[i].load(kRelaxed);
+    }
   }
 
   [[nodiscard]] std::uint64_t rejected() const noexcept {
@@ -91,5 +104,7 @@ struct WorkerTotals {
 inline constexpr auto kCloseReasonLabels = labels_of<CloseReason>();
 inline constexpr auto kRejectReasonLabels = labels_of<RejectReason>();
 inline constexpr auto kAcceptErrorLabels = labels_of<AcceptErrorClass>();
+inline constexpr auto kProxyHeaderKindLabels = labels_of<ProxyHeaderKind>();
+inline constexpr auto kProxyRejectLabels = labels_of<ProxyReject>();
 
 }  // namespace echod

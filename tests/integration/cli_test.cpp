@@ -123,6 +123,30 @@ TEST(CheckConfigTest, BrokenConfigExits78WithEveryErrorLocated) {
                                   << result.out;
 }
 
+TEST(CheckConfigTest, ProxyListenerWithoutTrustedIsAnErrorAndTrustingAllAWarning) {
+  TempDir dir;
+  auto missing = dir.write_file("missing.yaml",
+                                "listen:\n  - {address: \"127.0.0.1:0\", proxy_protocol: v2}\n");
+  CommandResult refused = run_echod({"--config", missing.string(), "--check-config"});
+  EXPECT_EQ(refused.exit_code, std::optional<int>(78));
+  EXPECT_NE(refused.err.find(missing.string() +
+                             ":2:46: listen[0].proxy_protocol: a PROXY listener needs 'trusted'"),
+            std::string::npos)
+      << refused.err;
+
+  auto everyone = dir.write_file("everyone.yaml",
+                                 "listen:\n  - address: \"127.0.0.1:0\"\n    proxy_protocol: v1\n"
+                                 "    trusted: [\"::/0\"]\n");
+  CommandResult warned = run_echod({"--config", everyone.string(), "--check-config"});
+  EXPECT_EQ(warned.exit_code, std::optional<int>(0)) << warned.err;
+  EXPECT_NE(warned.err.find(everyone.string() + ":4:15: listen[0].trusted[0]: warning: ::/0 is "
+                                                "every address"),
+            std::string::npos)
+      << warned.err;
+  EXPECT_NE(warned.out.find("proxy_protocol: v1, trusted: [\"::/0\"]"), std::string::npos)
+      << warned.out;
+}
+
 TEST(CheckConfigTest, OpensNoNetworkSocket) {
   // A port held busy here: a daemon that tried to listen on it would fail.
   UniqueFd busy = listen_tcp("127.0.0.1");

@@ -84,6 +84,23 @@ TEST(ClientCommandLineTest, BenchTakesEchodAddressForms) {
   EXPECT_EQ(server_of({"bench"}), "127.0.0.1:7");
 }
 
+TEST(ClientCommandLineTest, BenchProxyHeaders) {
+  const Command v2_command = parse({"bench", "--proxy", "v2"});
+  const auto& v2 = std::get<BenchOptions>(v2_command);
+  EXPECT_EQ(v2.proxy_version, 2);
+  EXPECT_FALSE(v2.proxy_source.has_value());
+  const Command v1_command = parse({"bench", "--proxy", "v1", "--proxy-source", "2001:db8::5"});
+  const auto& v1 = std::get<BenchOptions>(v1_command);
+  EXPECT_EQ(v1.proxy_version, 1);
+  ASSERT_TRUE(v1.proxy_source.has_value());
+  EXPECT_EQ(v1.proxy_source->to_string(), "[2001:db8::5]:0");
+  EXPECT_EQ(std::get<BenchOptions>(parse({"bench"})).proxy_version, 0);
+  EXPECT_EQ(usage_error({"bench", "--proxy", "v3"}), "--proxy: 'v3' is not v1 or v2");
+  EXPECT_EQ(usage_error({"bench", "--proxy-source", "192.0.2.1"}),
+            "--proxy-source needs --proxy v1 or v2");
+  EXPECT_EQ(usage_error({"bench", "--udp", "--proxy", "v1"}), "--proxy applies to TCP only");
+}
+
 TEST(ClientCommandLineTest, AddressErrorsSayWhatIsWrong) {
   EXPECT_EQ(usage_error({"[::1:7"}), "'[::1:7': missing ']'");
   EXPECT_EQ(usage_error({"bench", "--host", "[::1:7", "-p", "7"}), "'[::1:7': missing ']'");

@@ -392,8 +392,8 @@ TEST(ConfigLoaderTest, ExplainsListenGivenAsOneString) {
   EXPECT_THAT(errors_of("listen: [[\"::1\"], {a: b}]\n"),
               ElementsAre("t.yaml:1:10: listen[0]: expected a HOST:PORT string, not a list; quote "
                           "IPv6 addresses, e.g. \"[::1]:7\"",
-                          "t.yaml:1:19: listen[1]: expected a HOST:PORT string, not a mapping; "
-                          "quote IPv6 addresses, e.g. \"[::1]:7\""));
+                          "t.yaml:1:20: listen[1].a: unknown key; expected one of address, "
+                          "proxy_protocol, trusted, header_timeout"));
 }
 
 TEST(ConfigLoaderTest, DuplicateListenAddressesAreComparedAsAddresses) {
