@@ -424,6 +424,7 @@ void Supervisor::stop(SignalSet& signals) {
   std::uint64_t accepted = totals().accepted;
   workers_.clear();
   retiring_.clear();
+  rebalancing_.clear();
   log_event(LogEvent::kStopped, spdlog::level::info, {},
             fmt::format("stopped after serving {} connection(s)", accepted));
 }

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -69,6 +70,7 @@ std::vector<Supervisor::Posted> Supervisor::hand_out_udp(const ListenerConfig& c
                                                          std::vector<UdpSocket> sockets) {
   const ListenerRegistry::Group& group =
       listeners_.add(configured, sockets.front().address(), sockets.size());
+  assert(sockets.size() >= workers_.size());  // opened for the target count, before any growth
   std::vector<Posted> posted;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& worker = *workers_[i].worker;

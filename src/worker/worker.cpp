@@ -113,9 +113,23 @@ void Worker::run() {
     spdlog::critical("worker {}: stopped by an unexpected error: {}", index_, e.what());
     status_.failed.store(true);
   }
-  // Whatever is left is closed as the members go; the kernel resets those connections. So are
-  // connections handed over after the loop ended (only after Stop: see done()).
-  incoming_.store(kNoMoreAdoptions);
+  // Connections already on their way here (reserved, not yet arrived: only possible after Stop,
+  // see done()) come within moments, their sender posting right after reserving: take them, so
+  // that they are closed and counted below like every other.
+  std::uint32_t owed = incoming_.exchange(kNoMoreAdoptions);
+  if (owed == kNoMoreAdoptions) owed = 0;
+  for (auto until = Clock::now() + std::chrono::seconds(1); owed > 0 && Clock::now() < until;) {
+    for (WorkerCommand& command : commands_.take_all()) {
+      auto* adoption = std::get_if<AdoptConnections>(&command);
+      if (adoption == nullptr) continue;
+      --owed;
+      for (Connection& connection : adoption->connections) {
+        add_connection(std::move(connection), Clock::now());
+      }
+    }
+    if (owed > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Whatever is left is closed as the members go; the kernel resets those connections.
   connections_.for_each([this](std::uint64_t token, Connection&) {
     close_connection(token, CloseReason::kStopped, 0);
   });
@@ -322,9 +336,12 @@ void Worker::handle(Retire& command) {
 
 void Worker::handle(AdoptConnections& command) {
   incoming_.fetch_sub(1);
-  if (phase_ == Phase::kStopped) return;  // they close with the command
-  // Arrived after this worker handed its own over: they follow them.
-  if (handed_over_ && distribute(command.connections, heirs_, command.started)) return;
+  // Arrived after this worker handed its own over: they follow them. (After Stop they are
+  // added, then closed and counted with the rest when the loop ends.)
+  if (phase_ != Phase::kStopped && handed_over_ &&
+      distribute(command.connections, heirs_, command.started)) {
+    return;
+  }
   auto now = Clock::now();
   for (Connection& connection : command.connections) add_connection(std::move(connection), now);
   if (!command.connections.empty()) {
@@ -360,6 +377,7 @@ bool Worker::distribute(std::vector<Connection>& connections, const std::vector<
     std::vector<Connection> connections;
   };
   std::vector<Heir> open;
+  open.reserve(heirs.size());  // no allocation between a reservation and its adopt()
   for (Worker* heir : heirs) {
     if (heir->reserve_adoption()) {
       open.push_back({heir, heir->status().connections.load(std::memory_order_relaxed), {}});
@@ -379,7 +397,6 @@ bool Worker::distribute(std::vector<Connection>& connections, const std::vector<
       spdlog::info("worker {}: handing {} connection(s) to worker {}", index_, count,
                    heir.worker->index());
     }
-    WorkerStatus::add(status_.handed_over, count);
     // Even an empty one: it ends the reservation.
     heir.worker->adopt(AdoptConnections{std::move(heir.connections), index_, started});
   }
@@ -390,7 +407,11 @@ void Worker::hand_over(std::size_t count, const std::vector<Worker*>& heirs) {
   if (count == 0) return;
   auto started = Clock::now();
   std::vector<Connection> leaving = take_connections(count);
-  if (distribute(leaving, heirs, started)) return;
+  const std::size_t moving = leaving.size();
+  if (distribute(leaving, heirs, started)) {
+    WorkerStatus::add(status_.handed_over, moving);
+    return;
+  }
   auto now = Clock::now();
   for (Connection& connection : leaving) add_connection(std::move(connection), now);
 }
@@ -554,7 +575,10 @@ void Worker::admit(UniqueFd client_fd, const SocketAddress& client, const Socket
     // Its header completed after this worker handed its connections over: it follows them.
     std::vector<Connection> late;
     late.push_back(std::move(connection));
-    if (distribute(late, heirs_, now)) return;
+    if (distribute(late, heirs_, now)) {
+      WorkerStatus::add(status_.handed_over, 1);
+      return;
+    }
     connection = std::move(late.front());
   }
   if (!add_connection(std::move(connection), now)) {
