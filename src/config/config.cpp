@@ -63,6 +63,24 @@ std::size_t ListenerConfigHash::operator()(const ListenerConfig& listener) const
          static_cast<std::size_t>(listener.protocol);
 }
 
+std::vector<ListenerChange> take_option_changes(std::vector<ListenerConfig>& removed,
+                                                std::vector<ListenerConfig>& added) {
+  std::vector<ListenerChange> changes;
+  for (auto was = removed.begin(); was != removed.end();) {
+    auto now = std::find_if(added.begin(), added.end(), [&](const ListenerConfig& listener) {
+      return listener.address == was->address && listener.protocol == was->protocol;
+    });
+    if (now == added.end()) {
+      ++was;
+      continue;
+    }
+    changes.push_back({*was, *now});
+    added.erase(now);
+    was = removed.erase(was);
+  }
+  return changes;
+}
+
 std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>& list,
                                               const std::vector<ListenerConfig>& other) {
   const std::unordered_set<ListenerConfig, ListenerConfigHash> known(other.begin(), other.end());

@@ -138,6 +138,17 @@ struct ListenerConfigHash {
 std::vector<ListenerConfig> listeners_only_in(const std::vector<ListenerConfig>& list,
                                               const std::vector<ListenerConfig>& other);
 
+// A listener whose address and protocol stay while its options change (its socket stays open).
+struct ListenerChange {
+  ListenerConfig before;
+  ListenerConfig after;
+};
+// Moves the listeners of `removed` that `added` has again with other options (the same address
+// and protocol) out of both lists, as changes. `removed` and `added`: listeners_only_in() both
+// ways.
+std::vector<ListenerChange> take_option_changes(std::vector<ListenerConfig>& removed,
+                                                std::vector<ListenerConfig>& added);
+
 // UDP echo (RFC 862), the `udp:` section. Off unless `listen` names an address. Every value
 // applies on reload. docs/configuration.md gives the reasons for each default.
 struct UdpConfig {

@@ -1,6 +1,5 @@
 #include "config/config_diff.hpp"
 
-#include <algorithm>
 #include <variant>
 
 #include "config/config_keys.hpp"
@@ -18,20 +17,8 @@ ConfigChanges diff_configs(const Config& before, const Config& after) {
   const std::vector<ListenerConfig> after_listeners = after.all_listeners();
   changes.added_listeners = listeners_only_in(after_listeners, before_listeners);
   changes.removed_listeners = listeners_only_in(before_listeners, after_listeners);
-  auto& removed = changes.removed_listeners;
-  auto& added = changes.added_listeners;
-  for (auto was = removed.begin(); was != removed.end();) {
-    auto now = std::find_if(added.begin(), added.end(), [&](const ListenerConfig& listener) {
-      return listener.address == was->address && listener.protocol == was->protocol;
-    });
-    if (now == added.end()) {
-      ++was;
-      continue;
-    }
-    changes.changed_listeners.push_back({*was, *now});
-    added.erase(now);
-    was = removed.erase(was);
-  }
+  changes.changed_listeners =
+      take_option_changes(changes.removed_listeners, changes.added_listeners);
   changes.log_level = before.log.level != after.log.level;
   changes.log_target = before.log.target != after.log.target;
   changes.limits = before.limits != after.limits;

@@ -12,10 +12,7 @@ namespace echod {
 // protocol stay and whose options change is `changed` (its socket stays open), not removed and
 // added.
 struct ConfigChanges {
-  struct ChangedListener {
-    ListenerConfig before;
-    ListenerConfig after;
-  };
+  using ChangedListener = ListenerChange;
   std::vector<ListenerConfig> added_listeners;
   std::vector<ListenerConfig> removed_listeners;
   std::vector<ChangedListener> changed_listeners;

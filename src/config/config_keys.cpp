@@ -421,18 +421,9 @@ std::string join_with_sign(char sign, const std::vector<T>& items) {
 void describe_listen(const Config& before, const Config& after, std::vector<std::string>& lines) {
   std::vector<ListenerConfig> added = listeners_only_in(after.listen, before.listen);
   std::vector<ListenerConfig> removed = listeners_only_in(before.listen, after.listen);
-  for (auto was = removed.begin(); was != removed.end();) {
-    auto now = std::find_if(added.begin(), added.end(), [&](const ListenerConfig& listener) {
-      return listener.address == was->address && listener.protocol == was->protocol;
-    });
-    if (now == added.end()) {
-      ++was;
-      continue;
-    }
-    lines.push_back("listen " + was->to_string() + " " + format_listener(*was) + " -> " +
-                    format_listener(*now));
-    added.erase(now);
-    was = removed.erase(was);
+  for (const ListenerChange& change : take_option_changes(removed, added)) {
+    lines.push_back("listen " + change.before.to_string() + " " + format_listener(change.before) +
+                    " -> " + format_listener(change.after));
   }
   if (!added.empty()) lines.push_back("listen " + join_with_sign('+', added));
   if (!removed.empty()) lines.push_back("listen " + join_with_sign('-', removed));
