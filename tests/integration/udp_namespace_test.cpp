@@ -41,18 +41,10 @@ const std::string kReceived = "echod_udp_datagrams_received_total";
 const std::string kSent = "echod_udp_datagrams_sent_total";
 const std::string kDropped = "echod_udp_datagrams_dropped_total";
 
-// The UDP addresses in a STATUS= text: "...; UDP 10.1.0.1:1, 10.1.0.2:2: N datagrams ...".
-std::vector<Endpoint> udp_endpoints(std::string_view status) {
-  const auto begin = status.find("; UDP ");
-  if (begin == std::string_view::npos) return {};
-  std::string list(status.substr(begin + 2));  // "UDP ..."
-  list = list.substr(0, list.find(": "));
-  return parse_status_endpoints("Serving " + list.substr(4) + " with");
-}
-
 std::vector<Endpoint> udp_endpoints(const DaemonProcess& daemon) {
   if (daemon.notifications().empty()) return {};
-  return udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value_or(""));
+  return echod::test::udp_endpoints(
+      notification_field(daemon.notifications().back(), "STATUS").value_or(""));
 }
 
 double reason_count(const Scrape& scrape, std::string_view reason) {

@@ -30,15 +30,6 @@ namespace {
 
 constexpr auto kReplyTimeout = 5s;
 
-// The UDP addresses in a STATUS= text: "...; UDP 127.0.0.1:1, [::1]:2: N datagrams ...".
-std::vector<Endpoint> udp_endpoints(std::string_view status) {
-  const auto begin = status.find("; UDP ");
-  if (begin == std::string_view::npos) return {};
-  std::string list(status.substr(begin + 2));  // "UDP ..."
-  list = list.substr(0, list.find(": "));
-  return parse_status_endpoints("Serving " + list.substr(4) + " with");
-}
-
 // The UDP sockets (IPv4 and IPv6) that `pid` holds open: inode -> the kernel's count of
 // datagrams dropped on it (the `drops` column of /proc/net/udp).
 std::map<std::string, std::uint64_t> udp_sockets(pid_t pid) {

@@ -116,6 +116,14 @@ std::vector<Endpoint> parse_status_endpoints(std::string_view status) {
   return result;
 }
 
+std::vector<Endpoint> udp_endpoints(std::string_view status) {
+  const auto begin = status.find("; UDP ");
+  if (begin == std::string_view::npos) return {};
+  std::string list(status.substr(begin + 2));  // "UDP ..."
+  list = list.substr(0, list.find(": "));
+  return parse_status_endpoints("Serving " + list.substr(4) + " with");
+}
+
 std::optional<std::string> notification_field(std::string_view datagram, std::string_view key) {
   std::string prefix = std::string(key) + "=";
   std::size_t pos = 0;

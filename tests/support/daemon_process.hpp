@@ -47,6 +47,8 @@ struct Endpoint {
 
 // The addresses in a status text "... Serving 127.0.0.1:1, [::1]:2 with N workers; ...".
 std::vector<Endpoint> parse_status_endpoints(std::string_view status);
+// The UDP addresses in a STATUS= text: "...; UDP 127.0.0.1:1, [::1]:2: N datagrams ...".
+std::vector<Endpoint> udp_endpoints(std::string_view status);
 // The value of KEY= in a notification datagram ("READY=1\nSTATUS=..."), if present.
 std::optional<std::string> notification_field(std::string_view datagram, std::string_view key);
 
