@@ -2,9 +2,14 @@
 // udp_namespace_support.hpp): forged IPv4 and IPv6 sources sent through a raw socket, two echods
 // that a forged datagram tries to pair into a loop, a host with two addresses on one interface,
 // and broadcasts and multicasts that reach a wildcard bind.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,8 +20,23 @@
 #include "support/test_data.hpp"
 #include "udp_namespace_support.hpp"
 
+#include <net/if.h>
+
 namespace echod::test {
 namespace {
+
+// The sum of the named counters of this thread's network namespace's IPv6 statistics
+// (/proc/net/snmp6): how many IPv6 packets the kernel itself refused.
+std::uint64_t ipv6_counters(const std::vector<std::string>& names) {
+  std::ifstream in("/proc/thread-self/net/snmp6");
+  std::uint64_t total = 0;
+  std::string name;
+  std::uint64_t value = 0;
+  while (in >> name >> value) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) total += value;
+  }
+  return total;
+}
 
 // Forged sources, each arriving on echod0 (not loopback): every guarded one gets no reply and
 // moves its own reason counter; source ports 1024 and 40000 from a valid address get exactly
@@ -227,6 +247,164 @@ TEST_F(UdpNamespaceTest, ARequestIsAnsweredFromTheAddressItWasSentTo) {
           << payload;
     }
   }
+}
+
+// A broadcast to echod0's subnet, a limited broadcast and a multicast, each looped back to
+// echod's wildcard (0.0.0.0) socket: the source is a valid client, but the destination is not
+// one of this host's unicast addresses, and a reply would answer a whole network on its behalf.
+// None gets a reply; each moves non_unicast_dst. A unicast from the same socket is answered.
+TEST_F(UdpNamespaceTest, BroadcastsAndMulticastsToAWildcardBindGetNoReply) {
+  // One worker, so that the datagrams are handled in the order they were sent; the kernel
+  // gives a broadcast to every socket of the port, reuseport group or not.
+  DaemonProcess daemon(daemon_config("  listen: [\"0.0.0.0:0\"]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  const auto endpoints = udp_endpoints(daemon);
+  ASSERT_EQ(endpoints.size(), 1U);
+  const std::uint16_t port = endpoints[0].port;
+  ASSERT_NE(port, 0);
+
+  const unsigned ifindex = ::if_nametoindex(kInterface);
+  ASSERT_NE(ifindex, 0U) << std::strerror(errno);
+  // The sender: a client address on echod0, allowed to broadcast, multicasting out of echod0.
+  // The kernel loops a broadcast or multicast it sends back to this host's sockets (for the
+  // limited broadcast, out of the device of the bound address, echod0).
+  UniqueFd sender = bound_udp_socket(kClientAddress, 0);
+  ASSERT_TRUE(sender.valid());
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(sender.get(), SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)), 0)
+      << std::strerror(errno);
+  ip_mreqn out_of{};
+  out_of.imr_ifindex = static_cast<int>(ifindex);
+  ASSERT_EQ(::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &out_of, sizeof(out_of)), 0)
+      << std::strerror(errno);
+  // A member of the group on echod0: the host then takes the group's datagrams in, and a
+  // wildcard socket (IP_MULTICAST_ALL, on by default) receives them without joining itself.
+  constexpr const char* kGroup = "239.1.2.3";
+  UniqueFd member = bound_udp_socket(kClientAddress, 0);
+  ASSERT_TRUE(member.valid());
+  ip_mreqn join{};
+  ASSERT_EQ(::inet_pton(AF_INET, kGroup, &join.imr_multiaddr), 1);
+  join.imr_ifindex = static_cast<int>(ifindex);
+  ASSERT_EQ(::setsockopt(member.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof(join)), 0)
+      << std::strerror(errno);
+
+  double count = 0;
+  for (const std::string destination : {"10.1.0.255", "255.255.255.255", kGroup}) {
+    ASSERT_TRUE(send_to(sender.get(), "to " + destination, destination, port))
+        << destination << ": " << std::strerror(errno);
+    ++count;
+    Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
+      return s.sum(kReceived) == count && s.sum(kDropped) == count;
+    });
+    EXPECT_EQ(scrape.sum(kReceived), count) << destination << " did not reach echod";
+    EXPECT_EQ(reason_count(scrape, "non_unicast_dst"), count) << destination;
+    EXPECT_EQ(scrape.sum(kDropped), count) << destination;
+    EXPECT_EQ(scrape.sum(kSent), 0) << destination;
+  }
+  EXPECT_TRUE(daemon.wait_for_log("reason non_unicast_dst"));
+
+  // A reply to any of them would have come to the sender before this one.
+  ASSERT_TRUE(send_to(sender.get(), "unicast", kServerAddress, port));
+  auto reply = receive_from(sender.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to a unicast datagram";
+  EXPECT_EQ(reply->payload, "unicast") << "a broadcast or multicast was answered";
+  EXPECT_EQ(reply->source.to_string(), socket_address(kServerAddress, port).to_string());
+  EXPECT_FALSE(has_datagram(sender.get()));
+}
+
+// Forged IPv6 sources arriving on echod0: the unspecified address, a multicast source, an
+// IPv4-mapped and an IPv4-compatible address, and ::1 (a loopback source off loopback) get no
+// reply and move their own reason counters; a valid source with port 40000 gets exactly one
+// reply, from the address it was sent to. The kernel itself refuses some of these (Linux drops
+// a multicast or IPv4-mapped IPv6 source on input, counting it in Ip6InHdrErrors /
+// Ip6InAddrErrors): such a packet never reaches echod, which is the same outcome.
+TEST_F(UdpNamespaceTest, ForgedIpv6SourcesMeetTheirGuards) {
+  std::string why;
+  if (!add_ipv6_addresses(why)) GTEST_SKIP() << "no IPv6 in the namespace: " << why;
+  DaemonProcess daemon(daemon_config("  listen: [\"[fd00:1::1]:0\", \"[::1]:0\"]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  const auto endpoints = udp_endpoints(daemon);
+  ASSERT_EQ(endpoints.size(), 2U);
+  ASSERT_EQ(endpoints[0].host, kServerAddress6);
+  ASSERT_EQ(endpoints[1].host, "::1");
+  const std::uint16_t port = endpoints[0].port;
+  const SocketAddress server = socket_address(kServerAddress6, port);
+  UniqueFd raw = raw_sender(kInterface, AF_INET6);
+  ASSERT_TRUE(raw.valid());
+  // Where the reply to ::1 would go.
+  UniqueFd trap = bound_udp_socket("::1", 40001);
+  ASSERT_TRUE(trap.valid());
+
+  struct Guarded {
+    std::string host;
+    std::string reason;
+  };
+  const std::vector<Guarded> guarded = {
+      {"::", "bad_src_addr"},
+      {"ff0e::1", "bad_src_addr"},          // ff00::/8, multicast
+      {"::ffff:10.1.0.2", "bad_src_addr"},  // IPv4-mapped
+      {"::10.1.0.2", "bad_src_addr"},       // IPv4-compatible
+      {"::1", "loopback_src_off_lo"},
+  };
+  const std::vector<std::string> kernel_drops = {"Ip6InHdrErrors", "Ip6InAddrErrors"};
+  std::map<std::string, double> expected;
+  double reached = 0;  // datagrams echod received
+  for (const Guarded& source : guarded) {
+    const std::string what = "[" + source.host + "]:40001";
+    const std::uint64_t refused_before = ipv6_counters(kernel_drops);
+    ASSERT_TRUE(send_forged(raw.get(), socket_address(source.host, 40001), server, what));
+    // Either echod received it, or the kernel refused it.
+    Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
+      return (s.sum(kReceived) == reached + 1 && s.sum(kDropped) == reached + 1) ||
+             ipv6_counters(kernel_drops) > refused_before;
+    });
+    if (scrape.sum(kReceived) == reached + 1) {
+      ++reached;
+      const double want = ++expected[source.reason];
+      EXPECT_EQ(reason_count(scrape, source.reason), want) << what << " as " << source.reason;
+    } else {
+      EXPECT_GT(ipv6_counters(kernel_drops), refused_before)
+          << what << " neither reached echod nor was refused by the kernel";
+      std::printf("note: the kernel refused %s before echod saw it\n", what.c_str());
+    }
+    EXPECT_EQ(scrape.sum(kReceived), reached) << what;
+    EXPECT_EQ(scrape.sum(kDropped), reached) << what;
+    EXPECT_EQ(scrape.sum(kSent), 0) << what;
+  }
+  // These reach echod on any kernel, and only its guards stop them.
+  EXPECT_EQ(reason_count(scrape(*metrics), "loopback_src_off_lo"), 1);
+  EXPECT_GE(reason_count(scrape(*metrics), "bad_src_addr"), 2);  // :: and ::10.1.0.2
+  EXPECT_TRUE(daemon.wait_for_log("reason loopback_src_off_lo"));
+
+  // A valid source: a socket at the forged address receives the reply.
+  UniqueFd receiver = bound_udp_socket(kClientAddress6, 40000);
+  ASSERT_TRUE(receiver.valid());
+  const std::string payload = random_bytes(100, 40000);
+  ASSERT_TRUE(send_forged(raw.get(), socket_address(kClientAddress6, 40000), server, payload));
+  auto reply = receive_from(receiver.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to [fd00:1::2]:40000";
+  EXPECT_TRUE(same_bytes(payload, reply->payload));
+  EXPECT_EQ(reply->source.to_string(), server.to_string());
+  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
+    return s.sum(kReceived) == reached + 1 && s.sum(kSent) == 1;
+  });
+  EXPECT_EQ(last.sum(kSent), 1);
+  EXPECT_EQ(last.sum(kDropped), reached);
+  EXPECT_FALSE(has_datagram(receiver.get())) << "a second reply";
+  EXPECT_FALSE(has_datagram(trap.get())) << "::1 arriving on echod0 was answered";
+
+  // ::1 sent to ::1 arrives on loopback: answered.
+  UniqueFd loopback_raw = raw_sender("", AF_INET6);
+  ASSERT_TRUE(loopback_raw.valid());
+  const SocketAddress loopback_server = socket_address("::1", endpoints[1].port);
+  ASSERT_TRUE(
+      send_forged(loopback_raw.get(), socket_address("::1", 40001), loopback_server, "on lo"));
+  reply = receive_from(trap.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to a loopback source that arrived on loopback";
+  EXPECT_EQ(reply->payload, "on lo");
+  EXPECT_EQ(reply->source.to_string(), loopback_server.to_string());
 }
 
 }  // namespace
