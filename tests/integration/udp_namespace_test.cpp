@@ -1,18 +1,15 @@
-// UDP echo guards seen from the wire, in a network namespace each test makes for itself: forged
-// sources sent through a raw socket, two echods that a forged datagram tries to pair into a
-// loop, and a host with two addresses on one interface. The namespace has a veth pair (echod0,
-// echod1) with 10.1.0.1/24 and 10.1.0.2/24 on echod0; a raw socket bound to echod0 hands echod
-// a datagram that, to it, arrived on echod0 and not on loopback.
+// UDP echo guards seen from the wire, in a network namespace each test makes for itself (see
+// udp_namespace_support.hpp): forged IPv4 and IPv6 sources sent through a raw socket, two echods
+// that a forged datagram tries to pair into a loop, a host with two addresses on one interface,
+// and broadcasts and multicasts that reach a wildcard bind.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,257 +17,26 @@
 
 #include <gtest/gtest.h>
 
-#include "metrics_support.hpp"
-#include "support/child_process.hpp"
-#include "support/daemon_process.hpp"
-#include "support/net_client.hpp"
-#include "support/network_namespace.hpp"
 #include "support/test_data.hpp"
-#include "sys/unique_fd.hpp"
+#include "udp_namespace_support.hpp"
+
+#include <net/if.h>
 
 namespace echod::test {
 namespace {
 
-constexpr auto kReplyTimeout = 5s;
-constexpr const char* kInterface = "echod0";
-constexpr const char* kPeerInterface = "echod1";
-constexpr const char* kServerAddress = "10.1.0.1";
-constexpr const char* kClientAddress = "10.1.0.2";
-
-const std::string kReceived = "echod_udp_datagrams_received_total";
-const std::string kSent = "echod_udp_datagrams_sent_total";
-const std::string kDropped = "echod_udp_datagrams_dropped_total";
-
-std::vector<Endpoint> udp_endpoints(const DaemonProcess& daemon) {
-  if (daemon.notifications().empty()) return {};
-  return echod::test::udp_endpoints(
-      notification_field(daemon.notifications().back(), "STATUS").value_or(""));
-}
-
-double reason_count(const Scrape& scrape, std::string_view reason) {
-  const std::string label = "reason=\"" + std::string(reason) + "\"";
-  double total = 0;
-  for (const auto& [series, value] : scrape.samples) {
-    if (series.starts_with(kDropped + "{") && series.find(label) != std::string::npos) {
-      total += value;
-    }
+// The sum of the named counters of this thread's network namespace's IPv6 statistics
+// (/proc/net/snmp6): how many IPv6 packets the kernel itself refused.
+std::uint64_t ipv6_counters(const std::vector<std::string>& names) {
+  std::ifstream in("/proc/thread-self/net/snmp6");
+  std::uint64_t total = 0;
+  std::string name;
+  std::uint64_t value = 0;
+  while (in >> name >> value) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) total += value;
   }
   return total;
 }
-
-sockaddr_in ipv4(const std::string& host, std::uint16_t port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
-    ADD_FAILURE() << "not an IPv4 address: " << host;
-  }
-  return address;
-}
-
-std::string to_string(const sockaddr_in& address) {
-  char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
-  return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
-}
-
-// An ordinary UDP socket bound to `host`:`port` (0: an ephemeral port), not connected.
-UniqueFd bound_udp_socket(const std::string& host, std::uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    ADD_FAILURE() << "socket: " << std::strerror(errno);
-    return fd;
-  }
-  const sockaddr_in local = ipv4(host, port);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_in as sockaddr.
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
-    ADD_FAILURE() << "bind " << host << ":" << port << ": " << std::strerror(errno);
-    return UniqueFd();
-  }
-  return fd;
-}
-
-struct Datagram {
-  std::string payload;
-  sockaddr_in source{};
-};
-
-// The next datagram on `fd` and where it came from, or nullopt when none comes in `timeout`.
-std::optional<Datagram> receive_from(int fd, Clock::duration timeout = kReplyTimeout) {
-  pollfd ready{fd, POLLIN, 0};
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
-  if (::poll(&ready, 1, static_cast<int>(ms)) != 1) return std::nullopt;
-  Datagram datagram;
-  datagram.payload.resize(2048);
-  socklen_t length = sizeof(datagram.source);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_in as sockaddr.
-  auto* source = reinterpret_cast<sockaddr*>(&datagram.source);
-  const ssize_t n = ::recvfrom(fd, datagram.payload.data(), datagram.payload.size(), MSG_DONTWAIT,
-                               source, &length);
-  if (n < 0) return std::nullopt;
-  datagram.payload.resize(static_cast<std::size_t>(n));
-  return datagram;
-}
-
-// Whether a datagram waits on `fd` now (no wait).
-bool has_datagram(int fd) {
-  char byte = 0;
-  return ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC) >= 0;
-}
-
-bool send_to(int fd, const std::string& payload, const std::string& host, std::uint16_t port) {
-  const sockaddr_in destination = ipv4(host, port);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_in as sockaddr.
-  const auto* address = reinterpret_cast<const sockaddr*>(&destination);
-  return ::sendto(fd, payload.data(), payload.size(), 0, address, sizeof(destination)) ==
-         static_cast<ssize_t>(payload.size());
-}
-
-// The Internet checksum (RFC 1071) of `bytes`, folded, not yet complemented.
-std::uint32_t ones_complement_sum(const std::vector<std::uint8_t>& bytes, std::uint32_t sum = 0) {
-  for (std::size_t i = 0; i < bytes.size(); i += 2) {
-    const std::uint32_t high = bytes[i];
-    const std::uint32_t low = i + 1 < bytes.size() ? bytes[i + 1] : 0;
-    sum += (high << 8) | low;
-  }
-  while ((sum >> 16) != 0) sum = (sum & 0xffffU) + (sum >> 16);
-  return sum;
-}
-
-void put16(std::vector<std::uint8_t>& bytes, std::size_t at, std::uint32_t value) {
-  bytes[at] = static_cast<std::uint8_t>((value >> 8) & 0xffU);
-  bytes[at + 1] = static_cast<std::uint8_t>(value & 0xffU);
-}
-
-// An IPv4 packet holding one UDP datagram from `source` to `destination`, with correct IP and
-// UDP checksums, for a raw socket with IP_HDRINCL.
-std::vector<std::uint8_t> udp_packet(const sockaddr_in& source, const sockaddr_in& destination,
-                                     const std::string& payload) {
-  constexpr std::size_t kIpHeader = 20;
-  constexpr std::size_t kUdpHeader = 8;
-  const std::size_t udp_length = kUdpHeader + payload.size();
-  std::vector<std::uint8_t> packet(kIpHeader + udp_length, 0);
-  packet[0] = 0x45;  // version 4, 5 words of header
-  put16(packet, 2, static_cast<std::uint32_t>(packet.size()));
-  put16(packet, 4, 1);  // identification
-  packet[8] = 64;       // TTL
-  packet[9] = IPPROTO_UDP;
-  std::memcpy(&packet[12], &source.sin_addr, 4);
-  std::memcpy(&packet[16], &destination.sin_addr, 4);
-  put16(packet, 10, ~ones_complement_sum({packet.begin(), packet.begin() + kIpHeader}) & 0xffffU);
-
-  std::memcpy(&packet[kIpHeader], &source.sin_port, 2);
-  std::memcpy(&packet[kIpHeader + 2], &destination.sin_port, 2);
-  put16(packet, kIpHeader + 4, static_cast<std::uint32_t>(udp_length));
-  std::memcpy(&packet[kIpHeader + kUdpHeader], payload.data(), payload.size());
-  // The pseudo-header: source, destination, protocol, UDP length.
-  std::vector<std::uint8_t> pseudo(12, 0);
-  std::memcpy(&pseudo[0], &source.sin_addr, 4);
-  std::memcpy(&pseudo[4], &destination.sin_addr, 4);
-  pseudo[9] = IPPROTO_UDP;
-  put16(pseudo, 10, static_cast<std::uint32_t>(udp_length));
-  const std::uint32_t partial = ones_complement_sum(pseudo);
-  std::uint32_t checksum =
-      ~ones_complement_sum({packet.begin() + kIpHeader, packet.end()}, partial) & 0xffffU;
-  if (checksum == 0) checksum = 0xffff;  // 0 means "no checksum" in UDP over IPv4
-  put16(packet, kIpHeader + 6, checksum);
-  return packet;
-}
-
-// A raw IPv4 socket that sends packets whose headers it writes itself (IPPROTO_RAW implies
-// IP_HDRINCL), bound to `device`: the kernel delivers a packet for a local address through
-// loopback, but reports (IP_PKTINFO) the device the sender is bound to as the one it arrived on.
-UniqueFd raw_sender(const std::string& device) {
-  UniqueFd fd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
-  if (!fd) {
-    ADD_FAILURE() << "raw socket: " << std::strerror(errno);
-    return fd;
-  }
-  if (!device.empty() && ::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, device.c_str(),
-                                      static_cast<socklen_t>(device.size())) != 0) {
-    ADD_FAILURE() << "SO_BINDTODEVICE " << device << ": " << std::strerror(errno);
-    return UniqueFd();
-  }
-  return fd;
-}
-
-// Sends a forged datagram from `source` to `destination` through `raw`.
-bool send_forged(int raw, const sockaddr_in& source, const sockaddr_in& destination,
-                 const std::string& payload) {
-  const std::vector<std::uint8_t> packet = udp_packet(source, destination, payload);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_in as sockaddr.
-  const auto* address = reinterpret_cast<const sockaddr*>(&destination);
-  const ssize_t n = ::sendto(raw, packet.data(), packet.size(), 0, address, sizeof(destination));
-  if (n != static_cast<ssize_t>(packet.size())) {
-    ADD_FAILURE() << "raw send " << to_string(source) << " -> " << to_string(destination) << ": "
-                  << (n < 0 ? std::strerror(errno) : "short write");
-    return false;
-  }
-  return true;
-}
-
-std::string daemon_config(const std::string& udp_section, unsigned workers) {
-  DaemonConfig config;
-  config.workers = workers;
-  config.metrics_listen = "127.0.0.1:0";
-  return config.yaml() + "udp:\n" + udp_section;
-}
-
-// Each test in a network namespace of its own, with the veth pair and addresses above; skipped
-// when the machine allows no namespace, or has no `ip` or veth. The pair is deleted and the
-// thread goes back to its original namespace afterwards (the namespace goes with its last
-// process).
-class UdpNamespaceTest : public testing::Test {
- protected:
-  void SetUp() override {
-    original_ = UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    std::string why;
-    if (!enter_private_network(why)) {
-      GTEST_SKIP() << "no private network namespace: " << why;
-    }
-    entered_ = true;
-    ip_ = find_program("ip");
-    if (ip_.empty()) {
-      GTEST_SKIP() << "no `ip` program to configure the namespace";
-    }
-    if (!ip({"link", "add", kInterface, "type", "veth", "peer", "name", kPeerInterface}, why)) {
-      GTEST_SKIP() << "cannot create a veth pair: " << why;
-    }
-    created_ = true;
-    for (const char* address : {"10.1.0.1/24", "10.1.0.2/24"}) {
-      ASSERT_TRUE(ip({"addr", "add", address, "brd", "+", "dev", kInterface}, why)) << why;
-    }
-    ASSERT_TRUE(ip({"link", "set", kInterface, "up"}, why)) << why;
-    ASSERT_TRUE(ip({"link", "set", kPeerInterface, "up"}, why)) << why;
-  }
-
-  void TearDown() override {
-    std::string why;
-    if (created_) {
-      EXPECT_TRUE(ip({"link", "del", kInterface}, why)) << why;
-    }
-    if (entered_ && original_.valid() && ::setns(original_.get(), CLONE_NEWNET) != 0) {
-      std::printf("note: cannot return to the original network namespace: %s\n",
-                  std::strerror(errno));
-    }
-  }
-
-  bool ip(std::vector<std::string> args, std::string& why) const {
-    args.insert(args.begin(), ip_);
-    CommandResult result = run_command(args, clean_environment(), 10s);
-    if (result.exit_code == 0) return true;
-    why = "ip";
-    for (std::size_t i = 1; i < args.size(); ++i) why += " " + args[i];
-    why += ": " + result.err;
-    return false;
-  }
-
- private:
-  UniqueFd original_;
-  bool entered_ = false;
-  bool created_ = false;
-  std::string ip_;
-};
 
 // Forged sources, each arriving on echod0 (not loopback): every guarded one gets no reply and
 // moves its own reason counter; source ports 1024 and 40000 from a valid address get exactly
@@ -285,7 +51,7 @@ TEST_F(UdpNamespaceTest, ForgedSourcesMeetTheirGuards) {
   ASSERT_EQ(endpoints[0].host, kServerAddress);
   ASSERT_EQ(endpoints[1].host, "127.0.0.1");
   const std::uint16_t port = endpoints[0].port;
-  const sockaddr_in server = ipv4(kServerAddress, port);
+  const SocketAddress server = socket_address(kServerAddress, port);
   UniqueFd raw = raw_sender(kInterface);
   ASSERT_TRUE(raw.valid());
 
@@ -319,7 +85,8 @@ TEST_F(UdpNamespaceTest, ForgedSourcesMeetTheirGuards) {
   double count = 0;
   for (const Guarded& source : guarded) {
     const std::string what = source.host + ":" + std::to_string(source.port);
-    ASSERT_TRUE(send_forged(raw.get(), ipv4(source.host, source.port), server, "from " + what));
+    ASSERT_TRUE(
+        send_forged(raw.get(), socket_address(source.host, source.port), server, "from " + what));
     ++count;
     const double want = ++expected[source.reason];
     Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
@@ -337,12 +104,13 @@ TEST_F(UdpNamespaceTest, ForgedSourcesMeetTheirGuards) {
     UniqueFd receiver = bound_udp_socket(kClientAddress, source_port);
     ASSERT_TRUE(receiver.valid());
     const std::string payload = random_bytes(100, source_port);
-    ASSERT_TRUE(send_forged(raw.get(), ipv4(kClientAddress, source_port), server, payload));
+    ASSERT_TRUE(
+        send_forged(raw.get(), socket_address(kClientAddress, source_port), server, payload));
     ++count;
     auto reply = receive_from(receiver.get());
     ASSERT_TRUE(reply.has_value()) << "no reply to source port " << source_port;
     EXPECT_TRUE(same_bytes(payload, reply->payload));
-    EXPECT_EQ(to_string(reply->source), to_string(server));
+    EXPECT_EQ(reply->source.to_string(), server.to_string());
     // echod counts a reply once it is sent: the count settles at one per valid source, so
     // nothing else was sent, and nothing more is queued for this socket.
     const double replies = source_port == 1024 ? 1 : 2;
@@ -361,12 +129,13 @@ TEST_F(UdpNamespaceTest, ForgedSourcesMeetTheirGuards) {
   // The same loopback source sent to a loopback address arrives on loopback: answered.
   UniqueFd loopback_raw = raw_sender("");
   ASSERT_TRUE(loopback_raw.valid());
-  const sockaddr_in loopback_server = ipv4("127.0.0.1", endpoints[1].port);
-  ASSERT_TRUE(send_forged(loopback_raw.get(), ipv4("127.0.0.1", 40001), loopback_server, "on lo"));
+  const SocketAddress loopback_server = socket_address("127.0.0.1", endpoints[1].port);
+  ASSERT_TRUE(send_forged(loopback_raw.get(), socket_address("127.0.0.1", 40001), loopback_server,
+                          "on lo"));
   auto reply = receive_from(traps.back().get());
   ASSERT_TRUE(reply.has_value()) << "no reply to a loopback source that arrived on loopback";
   EXPECT_EQ(reply->payload, "on lo");
-  EXPECT_EQ(to_string(reply->source), to_string(loopback_server));
+  EXPECT_EQ(reply->source.to_string(), loopback_server.to_string());
 }
 
 // Two echods on 10.1.0.1 and 10.1.0.2, each on port 7 and on one same high port. A datagram
@@ -424,8 +193,8 @@ TEST_F(UdpNamespaceTest, ADatagramForgedFromAnotherEchodStartsNoLoop) {
         Link{kServerAddress, kClientAddress, kHighPort}}) {
     const std::string what =
         std::string(link.from) + " -> " + link.to + " port " + std::to_string(link.port);
-    ASSERT_TRUE(
-        send_forged(raw.get(), ipv4(link.from, link.port), ipv4(link.to, link.port), "loop?"));
+    ASSERT_TRUE(send_forged(raw.get(), socket_address(link.from, link.port),
+                            socket_address(link.to, link.port), "loop?"));
     ++forged;
     // Settled: the forged datagram was received, both daemons have handled all they received,
     // and every reply one sent (to the other) was received. A loop never settles: the wait then
@@ -474,9 +243,168 @@ TEST_F(UdpNamespaceTest, ARequestIsAnsweredFromTheAddressItWasSentTo) {
       auto reply = receive_from(client.get());
       ASSERT_TRUE(reply.has_value()) << payload;
       EXPECT_EQ(reply->payload, payload);
-      EXPECT_EQ(to_string(reply->source), to_string(ipv4(server_host, port))) << payload;
+      EXPECT_EQ(reply->source.to_string(), socket_address(server_host, port).to_string())
+          << payload;
     }
   }
+}
+
+// A broadcast to echod0's subnet, a limited broadcast and a multicast, each looped back to
+// echod's wildcard (0.0.0.0) socket: the source is a valid client, but the destination is not
+// one of this host's unicast addresses, and a reply would answer a whole network on its behalf.
+// None gets a reply; each moves non_unicast_dst. A unicast from the same socket is answered.
+TEST_F(UdpNamespaceTest, BroadcastsAndMulticastsToAWildcardBindGetNoReply) {
+  // One worker, so that the datagrams are handled in the order they were sent; the kernel
+  // gives a broadcast to every socket of the port, reuseport group or not.
+  DaemonProcess daemon(daemon_config("  listen: [\"0.0.0.0:0\"]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  const auto endpoints = udp_endpoints(daemon);
+  ASSERT_EQ(endpoints.size(), 1U);
+  const std::uint16_t port = endpoints[0].port;
+  ASSERT_NE(port, 0);
+
+  const unsigned ifindex = ::if_nametoindex(kInterface);
+  ASSERT_NE(ifindex, 0U) << std::strerror(errno);
+  // The sender: a client address on echod0, allowed to broadcast, multicasting out of echod0.
+  // The kernel loops a broadcast or multicast it sends back to this host's sockets (for the
+  // limited broadcast, out of the device of the bound address, echod0).
+  UniqueFd sender = bound_udp_socket(kClientAddress, 0);
+  ASSERT_TRUE(sender.valid());
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(sender.get(), SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)), 0)
+      << std::strerror(errno);
+  ip_mreqn out_of{};
+  out_of.imr_ifindex = static_cast<int>(ifindex);
+  ASSERT_EQ(::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &out_of, sizeof(out_of)), 0)
+      << std::strerror(errno);
+  // A member of the group on echod0: the host then takes the group's datagrams in, and a
+  // wildcard socket (IP_MULTICAST_ALL, on by default) receives them without joining itself.
+  constexpr const char* kGroup = "239.1.2.3";
+  UniqueFd member = bound_udp_socket(kClientAddress, 0);
+  ASSERT_TRUE(member.valid());
+  ip_mreqn join{};
+  ASSERT_EQ(::inet_pton(AF_INET, kGroup, &join.imr_multiaddr), 1);
+  join.imr_ifindex = static_cast<int>(ifindex);
+  ASSERT_EQ(::setsockopt(member.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof(join)), 0)
+      << std::strerror(errno);
+
+  double count = 0;
+  for (const std::string destination : {"10.1.0.255", "255.255.255.255", kGroup}) {
+    ASSERT_TRUE(send_to(sender.get(), "to " + destination, destination, port))
+        << destination << ": " << std::strerror(errno);
+    ++count;
+    Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
+      return s.sum(kReceived) == count && s.sum(kDropped) == count;
+    });
+    EXPECT_EQ(scrape.sum(kReceived), count) << destination << " did not reach echod";
+    EXPECT_EQ(reason_count(scrape, "non_unicast_dst"), count) << destination;
+    EXPECT_EQ(scrape.sum(kDropped), count) << destination;
+    EXPECT_EQ(scrape.sum(kSent), 0) << destination;
+  }
+  EXPECT_TRUE(daemon.wait_for_log("reason non_unicast_dst"));
+
+  // A reply to any of them would have come to the sender before this one.
+  ASSERT_TRUE(send_to(sender.get(), "unicast", kServerAddress, port));
+  auto reply = receive_from(sender.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to a unicast datagram";
+  EXPECT_EQ(reply->payload, "unicast") << "a broadcast or multicast was answered";
+  EXPECT_EQ(reply->source.to_string(), socket_address(kServerAddress, port).to_string());
+  EXPECT_FALSE(has_datagram(sender.get()));
+}
+
+// Forged IPv6 sources arriving on echod0: the unspecified address, a multicast source, an
+// IPv4-mapped and an IPv4-compatible address, and ::1 (a loopback source off loopback) get no
+// reply and move their own reason counters; a valid source with port 40000 gets exactly one
+// reply, from the address it was sent to. The kernel itself refuses some of these (Linux drops
+// a multicast or IPv4-mapped IPv6 source on input, counting it in Ip6InHdrErrors /
+// Ip6InAddrErrors): such a packet never reaches echod, which is the same outcome.
+TEST_F(UdpNamespaceTest, ForgedIpv6SourcesMeetTheirGuards) {
+  std::string why;
+  if (!add_ipv6_addresses(why)) GTEST_SKIP() << "no IPv6 in the namespace: " << why;
+  DaemonProcess daemon(daemon_config("  listen: [\"[fd00:1::1]:0\", \"[::1]:0\"]\n", 1));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  const auto endpoints = udp_endpoints(daemon);
+  ASSERT_EQ(endpoints.size(), 2U);
+  ASSERT_EQ(endpoints[0].host, kServerAddress6);
+  ASSERT_EQ(endpoints[1].host, "::1");
+  const std::uint16_t port = endpoints[0].port;
+  const SocketAddress server = socket_address(kServerAddress6, port);
+  UniqueFd raw = raw_sender(kInterface, AF_INET6);
+  ASSERT_TRUE(raw.valid());
+  // Where the reply to ::1 would go.
+  UniqueFd trap = bound_udp_socket("::1", 40001);
+  ASSERT_TRUE(trap.valid());
+
+  struct Guarded {
+    std::string host;
+    std::string reason;
+  };
+  const std::vector<Guarded> guarded = {
+      {"::", "bad_src_addr"},
+      {"ff0e::1", "bad_src_addr"},          // ff00::/8, multicast
+      {"::ffff:10.1.0.2", "bad_src_addr"},  // IPv4-mapped
+      {"::10.1.0.2", "bad_src_addr"},       // IPv4-compatible
+      {"::1", "loopback_src_off_lo"},
+  };
+  const std::vector<std::string> kernel_drops = {"Ip6InHdrErrors", "Ip6InAddrErrors"};
+  std::map<std::string, double> expected;
+  double reached = 0;  // datagrams echod received
+  for (const Guarded& source : guarded) {
+    const std::string what = "[" + source.host + "]:40001";
+    const std::uint64_t refused_before = ipv6_counters(kernel_drops);
+    ASSERT_TRUE(send_forged(raw.get(), socket_address(source.host, 40001), server, what));
+    // Either echod received it, or the kernel refused it.
+    Scrape scrape = scrape_until(*metrics, [&](const Scrape& s) {
+      return (s.sum(kReceived) == reached + 1 && s.sum(kDropped) == reached + 1) ||
+             ipv6_counters(kernel_drops) > refused_before;
+    });
+    if (scrape.sum(kReceived) == reached + 1) {
+      ++reached;
+      const double want = ++expected[source.reason];
+      EXPECT_EQ(reason_count(scrape, source.reason), want) << what << " as " << source.reason;
+    } else {
+      EXPECT_GT(ipv6_counters(kernel_drops), refused_before)
+          << what << " neither reached echod nor was refused by the kernel";
+      std::printf("note: the kernel refused %s before echod saw it\n", what.c_str());
+    }
+    EXPECT_EQ(scrape.sum(kReceived), reached) << what;
+    EXPECT_EQ(scrape.sum(kDropped), reached) << what;
+    EXPECT_EQ(scrape.sum(kSent), 0) << what;
+  }
+  // These reach echod on any kernel, and only its guards stop them.
+  EXPECT_EQ(reason_count(scrape(*metrics), "loopback_src_off_lo"), 1);
+  EXPECT_GE(reason_count(scrape(*metrics), "bad_src_addr"), 2);  // :: and ::10.1.0.2
+  EXPECT_TRUE(daemon.wait_for_log("reason loopback_src_off_lo"));
+
+  // A valid source: a socket at the forged address receives the reply.
+  UniqueFd receiver = bound_udp_socket(kClientAddress6, 40000);
+  ASSERT_TRUE(receiver.valid());
+  const std::string payload = random_bytes(100, 40000);
+  ASSERT_TRUE(send_forged(raw.get(), socket_address(kClientAddress6, 40000), server, payload));
+  auto reply = receive_from(receiver.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to [fd00:1::2]:40000";
+  EXPECT_TRUE(same_bytes(payload, reply->payload));
+  EXPECT_EQ(reply->source.to_string(), server.to_string());
+  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
+    return s.sum(kReceived) == reached + 1 && s.sum(kSent) == 1;
+  });
+  EXPECT_EQ(last.sum(kSent), 1);
+  EXPECT_EQ(last.sum(kDropped), reached);
+  EXPECT_FALSE(has_datagram(receiver.get())) << "a second reply";
+  EXPECT_FALSE(has_datagram(trap.get())) << "::1 arriving on echod0 was answered";
+
+  // ::1 sent to ::1 arrives on loopback: answered.
+  UniqueFd loopback_raw = raw_sender("", AF_INET6);
+  ASSERT_TRUE(loopback_raw.valid());
+  const SocketAddress loopback_server = socket_address("::1", endpoints[1].port);
+  ASSERT_TRUE(
+      send_forged(loopback_raw.get(), socket_address("::1", 40001), loopback_server, "on lo"));
+  reply = receive_from(trap.get());
+  ASSERT_TRUE(reply.has_value()) << "no reply to a loopback source that arrived on loopback";
+  EXPECT_EQ(reply->payload, "on lo");
+  EXPECT_EQ(reply->source.to_string(), loopback_server.to_string());
 }
 
 }  // namespace

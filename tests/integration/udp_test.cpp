@@ -471,7 +471,10 @@ TEST(UdpTest, KernelDropsMatchProcNetUdp) {
 }
 
 // Closed-loop UDP load (one datagram in flight per client socket) on a thread of its own:
-// counts the datagrams answered, lost (no reply within kReplyTimeout) and corrupted.
+// counts the datagrams answered, lost (no reply within kReplyTimeout, which only a datagram
+// echod never answered can miss), corrupted and duplicated. Each payload starts with its
+// sequence number, and the rest follows from it: a reply that is a whole earlier payload is a
+// duplicate (a second echo of one datagram), any other wrong reply is corrupt.
 class UdpLoad {
  public:
   UdpLoad(const Endpoint& server, int sockets) {
@@ -488,15 +491,28 @@ class UdpLoad {
   void start() {
     thread_ = std::thread([this] { run(); });
   }
+  // Stops after the datagrams in flight are answered (or lost), then counts as duplicates the
+  // replies still queued: none was asked for.
   void stop() {
     stop_.store(true);
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.joinable()) return;
+    thread_.join();
+    for (const UniqueFd& fd : sockets_) {
+      while (has_datagram(fd.get())) {
+        if (receive(fd.get(), 0s)) duplicated_.fetch_add(1);
+      }
+    }
   }
   [[nodiscard]] std::uint64_t answered() const { return answered_.load(); }
   [[nodiscard]] std::uint64_t sent() const { return sent_.load(); }
   [[nodiscard]] std::uint64_t lost() const { return lost_.load(); }
   [[nodiscard]] std::uint64_t corrupted() const { return corrupted_.load(); }
+  [[nodiscard]] std::uint64_t duplicated() const { return duplicated_.load(); }
   [[nodiscard]] std::uint64_t failed_sends() const { return failed_sends_.load(); }
+  [[nodiscard]] std::string summary() const {
+    return std::to_string(lost()) + " lost, " + std::to_string(corrupted()) + " corrupted, " +
+           std::to_string(duplicated()) + " duplicated of " + std::to_string(sent()) + " sent";
+  }
   // Waits until `count` more datagrams than now have been answered.
   bool progress(std::uint64_t count, Clock::duration timeout = 30s) const {
     const std::uint64_t target = answered() + count;
@@ -505,27 +521,55 @@ class UdpLoad {
   }
 
  private:
+  // 8 bytes of sequence number, then 24 to 223 bytes that depend on it alone.
+  static std::string payload(std::uint64_t sequence) {
+    std::string bytes(sizeof(sequence), '\0');
+    std::memcpy(bytes.data(), &sequence, sizeof(sequence));
+    return bytes + random_bytes(24 + (sequence % 200), sequence);
+  }
+  static bool is_earlier_payload(const std::string& reply, std::uint64_t current) {
+    std::uint64_t sequence = 0;
+    if (reply.size() < sizeof(sequence)) return false;
+    std::memcpy(&sequence, reply.data(), sizeof(sequence));
+    return sequence < current && reply == payload(sequence);
+  }
+
+  // The reply to `expected` (sequence number `sequence`) on `fd`: duplicates of earlier
+  // payloads are counted and skipped, within one kReplyTimeout in all.
+  void await_reply(int fd, const std::string& expected, std::uint64_t sequence) {
+    const auto deadline = Clock::now() + kReplyTimeout;
+    while (true) {
+      auto reply = receive(fd, std::max<Clock::duration>(deadline - Clock::now(), 0s));
+      if (!reply) {
+        lost_.fetch_add(1);
+        return;
+      }
+      if (*reply == expected) {
+        answered_.fetch_add(1);
+        return;
+      }
+      if (!is_earlier_payload(*reply, sequence)) {
+        corrupted_.fetch_add(1);
+        return;
+      }
+      duplicated_.fetch_add(1);
+    }
+  }
+
   void run() {
     std::uint64_t sequence = 0;
     std::vector<std::string> payloads(sockets_.size());
+    std::vector<std::uint64_t> sequences(sockets_.size());
     std::vector<bool> in_flight(sockets_.size());
     while (!stop_.load()) {
       for (std::size_t i = 0; i < sockets_.size(); ++i) {
-        payloads[i] = random_bytes(32 + (sequence % 200), sequence);
-        ++sequence;
+        sequences[i] = sequence++;
+        payloads[i] = payload(sequences[i]);
         in_flight[i] = send_datagram(sockets_[i].get(), payloads[i]);
         (in_flight[i] ? sent_ : failed_sends_).fetch_add(1);
       }
       for (std::size_t i = 0; i < sockets_.size(); ++i) {
-        if (!in_flight[i]) continue;
-        auto reply = receive(sockets_[i].get());
-        if (!reply) {
-          lost_.fetch_add(1);
-        } else if (*reply != payloads[i]) {
-          corrupted_.fetch_add(1);
-        } else {
-          answered_.fetch_add(1);
-        }
+        if (in_flight[i]) await_reply(sockets_[i].get(), payloads[i], sequences[i]);
       }
     }
   }
@@ -537,8 +581,23 @@ class UdpLoad {
   std::atomic<std::uint64_t> answered_{0};
   std::atomic<std::uint64_t> lost_{0};
   std::atomic<std::uint64_t> corrupted_{0};
+  std::atomic<std::uint64_t> duplicated_{0};
   std::atomic<std::uint64_t> failed_sends_{0};
 };
+
+// After the load stopped: every datagram it sent was received and echoed once by echod, none
+// dropped by echod or by the kernel.
+void expect_every_datagram_echoed_once(std::uint16_t metrics, const UdpLoad& load) {
+  const std::string received = "echod_udp_datagrams_received_total";
+  const std::string echoed = "echod_udp_datagrams_sent_total";
+  const auto sent = static_cast<double>(load.sent());
+  Scrape last = scrape_until(
+      metrics, [&](const Scrape& s) { return s.sum(received) == sent && s.sum(echoed) == sent; });
+  EXPECT_EQ(last.sum(received), sent);
+  EXPECT_EQ(last.sum(echoed), sent);
+  EXPECT_EQ(last.sum("echod_udp_datagrams_dropped_total"), 0);
+  EXPECT_EQ(last.sum("echod_udp_socket_drops_total"), 0);
+}
 
 // Workers 4 -> 1 -> 4 under UDP load: new workers get sockets, retiring ones stop receiving
 // (steered away, then connected to themselves) and echo what they had queued before closing.
@@ -568,25 +627,103 @@ TEST(UdpTest, WorkerResizeUnderLoadLosesNothing) {
       // The UDP listener stays open across the resize, on the same port.
       EXPECT_EQ(udp_endpoints(notification_field(*ready, "STATUS").value_or("")), endpoints);
       ASSERT_TRUE(load.progress(200))
-          << "round " << round << ", " << workers << " workers: " << load.lost() << " lost, "
-          << load.corrupted() << " corrupted of " << load.sent() << " sent";
+          << "round " << round << ", " << workers << " workers: " << load.summary();
     }
     ASSERT_TRUE(daemon.wait_for_log_count("retired after serving", 3 * (round + 1), 30s));
   }
   load.stop();
   EXPECT_EQ(load.lost(), 0U);
   EXPECT_EQ(load.corrupted(), 0U);
+  EXPECT_EQ(load.duplicated(), 0U);
   EXPECT_EQ(load.failed_sends(), 0U);
   EXPECT_EQ(udp_socket_inodes(daemon.pid()).size(), 4U);
+  expect_every_datagram_echoed_once(*metrics, load);
+}
 
-  const std::string received = "echod_udp_datagrams_received_total";
-  Scrape last = scrape_until(*metrics, [&](const Scrape& s) {
-    return s.sum(received) == static_cast<double>(load.sent()) &&
-           s.sum("echod_udp_datagrams_sent_total") == static_cast<double>(load.sent());
-  });
-  EXPECT_EQ(last.sum(received), static_cast<double>(load.sent()));
-  EXPECT_EQ(last.sum("echod_udp_datagrams_sent_total"), static_cast<double>(load.sent()));
-  EXPECT_EQ(last.sum("echod_udp_datagrams_dropped_total"), 0);
+// The `udp:` section of the reload storm: the listener stays, the rest changes with `variant`.
+// The load comes from 127.0.0.1 and is not exempt from the rate limits, so every datagram goes
+// through the rate table, with limits far above what 16 closed-loop flows reach (one source).
+std::string storm_udp_section(int variant) {
+  const bool odd = variant % 2 == 1;
+  std::string udp = "udp:\n  listen: [\"127.0.0.1:0\"]\n  rate_limit_exempt: []\n";
+  udp += std::string("  rate_per_source: ") + (odd ? "2000000" : "1000000") + "\n";
+  udp += std::string("  burst_per_source: ") + (odd ? "4000000" : "2000000") + "\n";
+  udp += std::string("  bytes_per_source: ") + (odd ? "1GiB" : "512MiB") + "\n";
+  udp += std::string("  rate_global: ") + (odd ? "3000000" : "2000000") + "\n";
+  // Ports no client of the load has (its ports are ephemeral, 32768 and up).
+  udp += odd ? "  deny_source_ports: [2049, 1900, 3702, 5353, 5683, 11211, 27960, 20000]\n"
+             : "  deny_source_ports: [2049, 1900]\n";
+  udp += std::string("  min_source_port: ") + (variant % 3 == 0 ? "2048" : "1024") + "\n";
+  if (variant % 4 == 1) udp += "  access:\n    deny: [\"192.0.2.0/24\"]\n";
+  return udp;
+}
+
+// 30 reloads (SIGHUP, each waited for to READY=1) while 16 closed-loop flows echo, most of
+// them changing the UDP rate limits, deny list and access list, and in the middle workers
+// 4 -> 1 -> 4. The listener's sockets stay open throughout (the same inodes, apart from those
+// of the workers the resize retires and adds), and not one datagram is lost, corrupted or
+// echoed twice. Unlike WorkerResizeUnderLoadLosesNothing, every reload here but two keeps the
+// worker count: what is tested is that a reload swapping the guard and limits under the
+// workers' feet does not disturb a datagram.
+TEST(UdpTest, ReloadStormUnderLoadLosesNothing) {
+  DaemonConfig config;
+  config.workers = 4;
+  config.metrics_listen = "127.0.0.1:0";
+  DaemonProcess daemon(config.yaml() + storm_udp_section(0));
+  auto metrics = start_serving_metrics(daemon);
+  ASSERT_TRUE(metrics.has_value());
+  auto endpoints =
+      udp_endpoints(notification_field(daemon.notifications().back(), "STATUS").value());
+  ASSERT_EQ(endpoints.size(), 1U);
+  std::set<std::string> inodes = udp_socket_inodes(daemon.pid());
+  ASSERT_EQ(inodes.size(), 4U);
+
+  UdpLoad load(endpoints[0], 16);
+  ASSERT_TRUE(load.valid());
+  load.start();
+  ASSERT_TRUE(load.progress(200)) << load.summary();
+  constexpr int kReloads = 30;
+  constexpr int kShrinkAt = 12;  // to 1 worker
+  constexpr int kGrowAt = 18;    // back to 4
+  for (int i = 1; i <= kReloads; ++i) {
+    const std::string what = "reload " + std::to_string(i);
+    config.workers = i == kShrinkAt ? 1 : i == kGrowAt ? 4 : config.workers;
+    auto ready = daemon.reload(config.yaml() + storm_udp_section(i));
+    ASSERT_TRUE(ready.has_value()) << what;
+    const std::string status = notification_field(*ready, "STATUS").value_or("");
+    EXPECT_TRUE(status.starts_with("Serving ")) << what << ": " << status;
+    EXPECT_EQ(udp_endpoints(status), endpoints) << what << ": " << status;
+    if (i == kShrinkAt) {
+      // Three workers retire: their sockets close once drained, the remaining one stays.
+      ASSERT_TRUE(daemon.wait_for_log_count("retired after serving", 3, 30s)) << what;
+      EXPECT_TRUE(eventually([&] { return udp_socket_inodes(daemon.pid()).size() == 1; })) << what;
+      const std::set<std::string> now = udp_socket_inodes(daemon.pid());
+      ASSERT_EQ(now.size(), 1U) << what;
+      EXPECT_TRUE(inodes.contains(*now.begin())) << what << ": the remaining socket was replaced";
+      inodes = now;
+    } else if (i == kGrowAt) {
+      const std::set<std::string> now = udp_socket_inodes(daemon.pid());
+      EXPECT_EQ(now.size(), 4U) << what;
+      EXPECT_TRUE(now.contains(*inodes.begin())) << what << ": the remaining socket was replaced";
+      inodes = now;
+    } else {
+      EXPECT_EQ(udp_socket_inodes(daemon.pid()), inodes) << what << ": a UDP socket was reopened";
+    }
+    // Echoes go on in every generation.
+    ASSERT_TRUE(load.progress(50)) << what << ": " << load.summary();
+  }
+  EXPECT_TRUE(daemon.wait_for_log("configuration reloaded (generation 31)"));
+  // Each reload applied its UDP keys (the reload summary names every key that changed).
+  EXPECT_EQ(daemon.log_count("udp.rate_per_source "), static_cast<std::size_t>(kReloads));
+  EXPECT_EQ(daemon.log_count("udp.deny_source_ports "), static_cast<std::size_t>(kReloads));
+  load.stop();
+  EXPECT_EQ(load.lost(), 0U) << load.summary();
+  EXPECT_EQ(load.corrupted(), 0U) << load.summary();
+  EXPECT_EQ(load.duplicated(), 0U) << load.summary();
+  EXPECT_EQ(load.failed_sends(), 0U);
+  EXPECT_EQ(udp_socket_inodes(daemon.pid()), inodes);
+  expect_every_datagram_echoed_once(*metrics, load);
+  EXPECT_EQ(scrape(*metrics).sum("echod_udp_listeners"), 1);
 }
 
 TEST(UdpTest, ReloadOpensAndClosesUdpSockets) {
