@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config.hpp"
 #include "sys/cidr.hpp"
@@ -56,9 +57,26 @@ class Admission {
   // address's slots and one of its tokens; an exempt client takes neither.
   AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
                         Clock::time_point now);
+  // The same, for a connection that already holds `reserved` (from reserve()): its unit of the
+  // total budget passes to the new ticket, so max_connections is not checked again. Refused,
+  // the reserved unit is given back.
+  AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
+                        Clock::time_point now, AdmissionTicket reserved);
+  // One unit of the total budget for a connection whose client is not known yet (it waits for
+  // its PROXY header): refused at max_connections; no address's limits are touched. The
+  // ticket is not counted().
+  AdmissionResult reserve();
 
   [[nodiscard]] std::uint32_t connections() const;
   [[nodiscard]] std::size_t tracked_peers() const;
+
+  struct ClientCount {
+    PeerKey client;
+    std::uint32_t connections = 0;
+  };
+  // The `count` client addresses (IPv6: /64 prefixes) with the most open connections, most
+  // first; addresses held to the per-address limits only (exempt ones are not tracked).
+  [[nodiscard]] std::vector<ClientCount> top_clients(std::size_t count) const;
 
  private:
   friend class AdmissionTicket;
@@ -71,7 +89,9 @@ class Admission {
     TokenBucket tokens;
   };
 
-  AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now);
+  // `carried`: the connection already holds its unit of the total budget.
+  AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
+                              bool carried);
   // Called by the ticket, exactly once.
   void release(const PeerKey& peer, bool counted) noexcept;
   [[nodiscard]] TokenRate rate() const ECHOD_REQUIRES(mutex_);
