@@ -55,6 +55,10 @@ std::string to_json(const DaemonStatus& status) {
                              {"kernel_drops", u.kernel_drops},
                              {"dropped_by_reason", u.dropped_by_reason}});
   }
+  Json top_clients = Json::array();
+  for (const auto& c : status.top_clients) {
+    top_clients.push_back({{"address", c.address}, {"connections", c.connections}});
+  }
   Json json = {{"version", status.version},
                {"commit", status.commit},
                {"pid", status.pid},
@@ -72,6 +76,7 @@ std::string to_json(const DaemonStatus& status) {
                {"closed_by_reason", status.closed_by_reason},
                {"proxy_headers", status.proxy_headers},
                {"proxy_rejected_by_reason", status.proxy_rejected_by_reason},
+               {"top_clients", top_clients},
                {"metrics", status.metrics},
                {"udp",
                 {{"listeners", udp_listeners},
@@ -113,6 +118,12 @@ DaemonStatus status_from_json(const std::string& text) {
     status.closed_by_reason = json.value("closed_by_reason", Counts{});
     status.proxy_headers = json.value("proxy_headers", Counts{});
     status.proxy_rejected_by_reason = json.value("proxy_rejected_by_reason", Counts{});
+    if (json.contains("top_clients")) {
+      for (const Json& c : json.at("top_clients")) {
+        status.top_clients.push_back(
+            {c.at("address").get<std::string>(), c.at("connections").get<std::uint64_t>()});
+      }
+    }
     status.metrics = json.value("metrics", std::string());
     if (json.contains("udp")) {
       const Json& udp = json.at("udp");
@@ -200,6 +211,13 @@ std::string format_status(const DaemonStatus& status) {
   }
   if (!status.proxy_rejected_by_reason.empty()) {
     text += fmt::format("proxy refused  {}\n", counts(status.proxy_rejected_by_reason));
+  }
+  if (!status.top_clients.empty()) {
+    std::string line;
+    for (const auto& c : status.top_clients) {
+      line += fmt::format("{}{} ({})", line.empty() ? "" : ", ", c.address, c.connections);
+    }
+    text += fmt::format("top clients    {}\n", line);
   }
   text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
                       human_bytes(sent));

@@ -50,6 +50,14 @@ struct DaemonStatus {
   // PROXY listeners: headers accepted by kind, connections closed before one by reason.
   std::map<std::string, std::uint64_t> proxy_headers;
   std::map<std::string, std::uint64_t> proxy_rejected_by_reason;
+  // The client addresses with the most open connections (at most kTopClients), as the
+  // per-address limits count them: the client a PROXY header named, never the balancer.
+  struct ClientConnections {
+    std::string address;
+    std::uint64_t connections = 0;
+  };
+  static constexpr std::size_t kTopClients = 10;
+  std::vector<ClientConnections> top_clients;
   std::string metrics;            // the metrics endpoint's address; empty when off
   std::vector<UdpListener> udp;   // empty when UDP is off
   std::uint64_t udp_sources = 0;  // tracked by the rate-limit table

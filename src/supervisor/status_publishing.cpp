@@ -140,6 +140,9 @@ DaemonStatus Supervisor::daemon_status() const {
       status.proxy_rejected_by_reason[std::string(kProxyRejectLabels.at(i))] = count;
     }
   }
+  for (const Admission::ClientCount& c : admission_.top_clients(DaemonStatus::kTopClients)) {
+    status.top_clients.push_back({c.client.to_string(), c.connections});
+  }
   if (metrics_server_) status.metrics = metrics_server_->address().to_string();
   return status;
 }
