@@ -31,7 +31,7 @@ std::uint64_t PendingHeaders::add(UniqueFd fd, const SocketAddress& peer, std::u
               mode,
               deadline,
               0,
-              std::make_unique<std::array<std::byte, kMaxProxyHeaderLength>>(),
+              std::make_unique_for_overwrite<std::array<std::byte, kMaxProxyHeaderLength>>(),
               std::move(reserved)};
   entries_.emplace(token, std::move(entry));
   return token;

@@ -548,6 +548,13 @@ void Worker::wait_for_header(const Listener& listener, AcceptedConnection accept
       pending_.add(std::move(accepted.fd), accepted.peer, listener.id,
                    proxy_mode(listener.options.proxy_protocol),
                    now + listener.options.header_timeout, std::move(reserved.ticket));
+  // A balancer sends the header as soon as it has connected: it is usually there already. Read
+  // it now, and ask epoll only when it is not complete yet.
+  PendingHeaders::Outcome outcome = pending_.on_ready(token);
+  if (outcome.kind != PendingHeaders::Outcome::Kind::kWaiting) {
+    on_header_outcome(std::move(outcome), false);
+    return;
+  }
   if (!epoll_.add(fd, EPOLLIN, token)) {
     const int error = errno;
     if (auto entry = pending_.take(token)) {
@@ -558,9 +565,8 @@ void Worker::wait_for_header(const Listener& listener, AcceptedConnection accept
 }
 
 void Worker::on_header_ready(std::uint64_t token) {
-  using Kind = PendingHeaders::Outcome::Kind;
   PendingHeaders::Outcome outcome = pending_.on_ready(token);
-  if (outcome.kind == Kind::kWaiting) {
+  if (outcome.kind == PendingHeaders::Outcome::Kind::kWaiting) {
     if (outcome.fd >= 0 && !epoll_.rearm(outcome.fd, EPOLLIN, token)) {
       const int error = errno;
       if (auto entry = pending_.take(token)) {
@@ -570,8 +576,12 @@ void Worker::on_header_ready(std::uint64_t token) {
     }
     return;
   }
+  on_header_outcome(std::move(outcome), true);
+}
+
+void Worker::on_header_outcome(PendingHeaders::Outcome outcome, bool registered) {
   PendingHeaders::Entry& entry = *outcome.entry;
-  if (outcome.kind == Kind::kRejected) {
+  if (outcome.kind == PendingHeaders::Outcome::Kind::kRejected) {
     refuse_proxy(std::move(entry.fd), outcome.reason, entry.peer, entry.listener_id, outcome.error);
     return;
   }
@@ -579,7 +589,7 @@ void Worker::on_header_ready(std::uint64_t token) {
   WorkerStatus::add(status_.proxy_headers.at(static_cast<std::size_t>(header.kind())), 1);
   // LOCAL and UNKNOWN (health checks) name no client: the balancer is the client.
   const SocketAddress client = header.has_addresses() ? header.source : entry.peer;
-  epoll_.remove(entry.fd.get());  // registered again under its connection token
+  if (registered) epoll_.remove(entry.fd.get());  // registered again under its connection token
   admit(std::move(entry.fd), client, entry.peer, listener_address(entry.listener_id), Clock::now(),
         std::move(entry.reserved));
 }

@@ -107,6 +107,9 @@ class Worker {
   void wait_for_header(const Listener& listener, AcceptedConnection accepted,
                        Clock::time_point now);
   void on_header_ready(std::uint64_t token);
+  // A header complete (then the connection is admitted) or refused; `registered`: the fd is in
+  // epoll under its pending token.
+  void on_header_outcome(PendingHeaders::Outcome outcome, bool registered);
   void refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& peer,
                     std::uint32_t listener_id, int error);
   [[nodiscard]] SocketAddress listener_address(std::uint32_t id) const;
