@@ -73,6 +73,7 @@ std::string to_json(const DaemonStatus& status) {
                {"workers", workers},
                {"rejected", status.rejected},
                {"rejected_by_reason", status.rejected_by_reason},
+               {"last_refused_by_reason", status.last_refused_by_reason},
                {"closed_by_reason", status.closed_by_reason},
                {"proxy_headers", status.proxy_headers},
                {"proxy_rejected_by_reason", status.proxy_rejected_by_reason},
@@ -116,6 +117,8 @@ DaemonStatus status_from_json(const std::string& text) {
     using Counts = std::map<std::string, std::uint64_t>;
     status.rejected_by_reason = json.value("rejected_by_reason", Counts{});
     status.closed_by_reason = json.value("closed_by_reason", Counts{});
+    status.last_refused_by_reason =
+        json.value("last_refused_by_reason", std::map<std::string, std::string>{});
     status.proxy_headers = json.value("proxy_headers", Counts{});
     status.proxy_rejected_by_reason = json.value("proxy_rejected_by_reason", Counts{});
     if (json.contains("top_clients")) {
@@ -201,7 +204,15 @@ std::string format_status(const DaemonStatus& status) {
     return line;
   };
   if (!status.rejected_by_reason.empty()) {
-    text += fmt::format("refused        {}\n", counts(status.rejected_by_reason));
+    std::string line;
+    for (const auto& [reason, count] : status.rejected_by_reason) {
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", count, reason);
+      if (auto last = status.last_refused_by_reason.find(reason);
+          last != status.last_refused_by_reason.end()) {
+        line += fmt::format(" (last {})", last->second);
+      }
+    }
+    text += fmt::format("refused        {}\n", line);
   }
   if (!status.closed_by_reason.empty()) {
     text += fmt::format("closed         {}\n", counts(status.closed_by_reason));

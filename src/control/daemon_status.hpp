@@ -46,6 +46,8 @@ struct DaemonStatus {
   // Totals over the workers, by the labels of the metrics (worker/worker_status.hpp); only
   // reasons that occurred are listed.
   std::map<std::string, std::uint64_t> rejected_by_reason;
+  // The client refused last for each reason, when one is known (by the labels above).
+  std::map<std::string, std::string> last_refused_by_reason;
   std::map<std::string, std::uint64_t> closed_by_reason;
   // PROXY listeners: headers accepted by kind, connections closed before one by reason.
   std::map<std::string, std::uint64_t> proxy_headers;

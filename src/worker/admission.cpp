@@ -21,7 +21,9 @@ TokenRate Admission::rate() const {
 
 AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
                                  Clock::time_point now) {
-  if (!rules.access.permits(client)) return {RejectReason::kAccessDenied, {}};
+  if (!rules.access.permits(client)) {
+    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+  }
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
   return take_budget(PeerKey::of(client), per_peer, now, false);
 }
@@ -29,12 +31,24 @@ AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig
 AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
                                  Clock::time_point now, AdmissionTicket reserved) {
   if (!reserved.held()) return admit(client, rules, now);
-  if (!rules.access.permits(client)) return {RejectReason::kAccessDenied, {}};
+  if (!rules.access.permits(client)) {
+    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+  }
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
   AdmissionResult result = take_budget(PeerKey::of(client), per_peer, now, true);
   // Admitted: the new ticket gives the unit back, the reserved one must not.
   if (result.admitted()) reserved.admission_ = nullptr;
   return result;
+}
+
+AdmissionResult Admission::refuse(RejectReason reason, const PeerKey& peer) {
+  last_refused_.at(static_cast<std::size_t>(reason)) = peer;
+  return {reason, {}};
+}
+
+AdmissionResult Admission::refuse_unlocked(RejectReason reason, const PeerKey& peer) {
+  MutexLock lock(mutex_);
+  return refuse(reason, peer);
 }
 
 AdmissionResult Admission::reserve() {
@@ -49,7 +63,7 @@ AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer, Cl
   MutexLock lock(mutex_);
   if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
   if (!carried && connections_ >= limits_.max_connections) {
-    return {RejectReason::kMaxConnections, {}};
+    return refuse(RejectReason::kMaxConnections, peer);
   }
   const std::uint32_t unit = carried ? 0 : 1;
   // Exempt: no entry is made, so the peer leaves no trace in the table.
@@ -70,11 +84,11 @@ AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer, Cl
   Entry& entry = it->second;
   if (rate.per_second > 0) {
     entry.tokens.refill(rate, now);
-    if (!entry.tokens.has_token()) return {RejectReason::kAcceptRate, {}};
+    if (!entry.tokens.has_token()) return refuse(RejectReason::kAcceptRate, peer);
   }
   if (limits_.max_connections_per_peer > 0 &&
       entry.connections >= limits_.max_connections_per_peer) {
-    return {RejectReason::kMaxPerIp, {}};
+    return refuse(RejectReason::kMaxPerIp, peer);
   }
   if (rate.per_second > 0) entry.tokens.take();
   ++entry.connections;
@@ -116,6 +130,11 @@ std::uint32_t Admission::connections() const {
 std::size_t Admission::tracked_peers() const {
   MutexLock lock(mutex_);
   return peers_.size();
+}
+
+Admission::LastRefused Admission::last_refused() const {
+  MutexLock lock(mutex_);
+  return last_refused_;
 }
 
 std::vector<Admission::ClientCount> Admission::top_clients(std::size_t count) const {

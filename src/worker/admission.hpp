@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -78,6 +79,11 @@ class Admission {
   // first; addresses held to the per-address limits only (exempt ones are not tracked).
   [[nodiscard]] std::vector<ClientCount> top_clients(std::size_t count) const;
 
+  // The client refused last for each reason (nothing for a reason that has not fired, and for
+  // a connection refused before a PROXY header named its client).
+  using LastRefused = std::array<std::optional<PeerKey>, kRejectReasonCount>;
+  [[nodiscard]] LastRefused last_refused() const;
+
  private:
   friend class AdmissionTicket;
 
@@ -90,6 +96,9 @@ class Admission {
   };
 
   // `carried`: the connection already holds its unit of the total budget.
+  // A refusal of `peer` for `reason`, remembered for last_refused().
+  AdmissionResult refuse(RejectReason reason, const PeerKey& peer) ECHOD_REQUIRES(mutex_);
+  AdmissionResult refuse_unlocked(RejectReason reason, const PeerKey& peer);
   AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
                               bool carried);
   // Called by the ticket, exactly once.
@@ -101,6 +110,7 @@ class Admission {
   Limits limits_ ECHOD_GUARDED_BY(mutex_);
   std::uint32_t connections_ ECHOD_GUARDED_BY(mutex_) = 0;
   std::unordered_map<PeerKey, Entry, PeerKeyHash> peers_ ECHOD_GUARDED_BY(mutex_);
+  LastRefused last_refused_ ECHOD_GUARDED_BY(mutex_);
   Clock::time_point last_sweep_ ECHOD_GUARDED_BY(mutex_){};
 };
 

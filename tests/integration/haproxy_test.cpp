@@ -201,7 +201,8 @@ TEST_F(HaproxyTest, BothEchodsAreUpAndEchoForTheRealClient) {
 // max_connections_per_ip 2 on each echod: 127.0.0.2 gets two connections on each (roundrobin
 // alternates), its fifth is refused, and 127.0.0.3 (denied) is refused while 127.0.0.2 is
 // served. HAProxy's address carries them all and is never the one refused; the logs name the
-// clients with HAProxy as the peer, and each echod's status lists 127.0.0.2 as its top client.
+// clients with HAProxy as the peer, each echod's status lists 127.0.0.2 as its top client, and
+// the status names 127.0.0.2 and 127.0.0.3 as the clients last refused.
 TEST_F(HaproxyTest, LimitsAndAccessListActOnTheRealClient) {
   std::vector<UniqueFd> held;
   std::vector<int> fds;
@@ -236,13 +237,16 @@ TEST_F(HaproxyTest, LimitsAndAccessListActOnTheRealClient) {
   EXPECT_EQ(echod_a_.log_count("refused a connection from 127.0.0.9") +
                 echod_b_.log_count("refused a connection from 127.0.0.9"),
             0U);
-  // A refused client holds no connection to list: the status counts its refusal by reason,
-  // beside the fifth connection of 127.0.0.2 refused by the per-address limit.
+  // A refused client holds no connection to list: the status names it as the last one refused
+  // for its reason, beside the fifth connection of 127.0.0.2 refused by the per-address limit.
   const std::string status_a = status_of(echod_a_);
   const std::string status_b = status_of(echod_b_);
-  EXPECT_NE((status_a + status_b).find("1 access_denied"), std::string::npos)
+  EXPECT_NE((status_a + status_b).find("1 access_denied (last 127.0.0.3)"), std::string::npos)
       << status_a << status_b;
-  EXPECT_NE((status_a + status_b).find("1 max_connections_per_ip"), std::string::npos)
+  EXPECT_NE((status_a + status_b).find("1 max_connections_per_ip (last 127.0.0.2)"),
+            std::string::npos)
+      << status_a << status_b;
+  EXPECT_EQ((status_a + status_b).find("(last 127.0.0.9)"), std::string::npos)
       << status_a << status_b;
 }
 

@@ -305,5 +305,37 @@ TEST(AdmissionTest, TopClientsAreTheAddressesWithTheMostOpenConnections) {
   EXPECT_TRUE(admission.top_clients(10).empty());
 }
 
+// The status names the client refused last for each reason; a reservation refused before any
+// client is known names none.
+TEST(AdmissionTest, RemembersTheClientRefusedLastForEachReason) {
+  Admission admission;
+  admission.set_limits({3, 1, 0, 0});
+  LimitsConfig rules = limited_rules();
+  rules.access.deny = {*Cidr::parse("192.0.2.66/32").cidr};
+  Clients clients(admission);
+  auto now = Clock::now();
+  EXPECT_FALSE(admission.last_refused().at(static_cast<std::size_t>(RejectReason::kMaxPerIp)));
+  ASSERT_EQ(clients.connect("192.0.2.1:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("192.0.2.1:2", now), RejectReason::kMaxPerIp);
+  EXPECT_EQ(clients.connect("192.0.2.66:1", now, rules), RejectReason::kAccessDenied);
+  ASSERT_EQ(clients.connect("192.0.2.2:1", now), kAdmit);
+  ASSERT_TRUE(admission.reserve().admitted());  // given back at once
+  AdmissionResult held = admission.reserve();
+  ASSERT_TRUE(held.admitted());
+  EXPECT_EQ(admission.reserve().refused, RejectReason::kMaxConnections);
+  const Admission::LastRefused last = admission.last_refused();
+  const auto& per_ip = last.at(static_cast<std::size_t>(RejectReason::kMaxPerIp));
+  const auto& denied = last.at(static_cast<std::size_t>(RejectReason::kAccessDenied));
+  ASSERT_TRUE(per_ip && denied);
+  EXPECT_EQ(per_ip->to_string(), "192.0.2.1");
+  EXPECT_EQ(denied->to_string(), "192.0.2.66");
+  EXPECT_FALSE(last.at(static_cast<std::size_t>(RejectReason::kMaxConnections)));
+  EXPECT_EQ(clients.connect("192.0.2.3:1", now), RejectReason::kMaxConnections);
+  const Admission::LastRefused after = admission.last_refused();
+  const auto& total = after.at(static_cast<std::size_t>(RejectReason::kMaxConnections));
+  ASSERT_TRUE(total);
+  EXPECT_EQ(total->to_string(), "192.0.2.3");
+}
+
 }  // namespace
 }  // namespace echod
