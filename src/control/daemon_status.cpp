@@ -55,6 +55,10 @@ std::string to_json(const DaemonStatus& status) {
                              {"kernel_drops", u.kernel_drops},
                              {"dropped_by_reason", u.dropped_by_reason}});
   }
+  Json top_clients = Json::array();
+  for (const auto& c : status.top_clients) {
+    top_clients.push_back({{"address", c.address}, {"connections", c.connections}});
+  }
   Json json = {{"version", status.version},
                {"commit", status.commit},
                {"pid", status.pid},
@@ -69,9 +73,11 @@ std::string to_json(const DaemonStatus& status) {
                {"workers", workers},
                {"rejected", status.rejected},
                {"rejected_by_reason", status.rejected_by_reason},
+               {"last_refused_by_reason", status.last_refused_by_reason},
                {"closed_by_reason", status.closed_by_reason},
                {"proxy_headers", status.proxy_headers},
                {"proxy_rejected_by_reason", status.proxy_rejected_by_reason},
+               {"top_clients", top_clients},
                {"metrics", status.metrics},
                {"udp",
                 {{"listeners", udp_listeners},
@@ -111,8 +117,16 @@ DaemonStatus status_from_json(const std::string& text) {
     using Counts = std::map<std::string, std::uint64_t>;
     status.rejected_by_reason = json.value("rejected_by_reason", Counts{});
     status.closed_by_reason = json.value("closed_by_reason", Counts{});
+    status.last_refused_by_reason =
+        json.value("last_refused_by_reason", std::map<std::string, std::string>{});
     status.proxy_headers = json.value("proxy_headers", Counts{});
     status.proxy_rejected_by_reason = json.value("proxy_rejected_by_reason", Counts{});
+    if (json.contains("top_clients")) {
+      for (const Json& c : json.at("top_clients")) {
+        status.top_clients.push_back(
+            {c.at("address").get<std::string>(), c.at("connections").get<std::uint64_t>()});
+      }
+    }
     status.metrics = json.value("metrics", std::string());
     if (json.contains("udp")) {
       const Json& udp = json.at("udp");
@@ -190,7 +204,15 @@ std::string format_status(const DaemonStatus& status) {
     return line;
   };
   if (!status.rejected_by_reason.empty()) {
-    text += fmt::format("refused        {}\n", counts(status.rejected_by_reason));
+    std::string line;
+    for (const auto& [reason, count] : status.rejected_by_reason) {
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", count, reason);
+      if (auto last = status.last_refused_by_reason.find(reason);
+          last != status.last_refused_by_reason.end()) {
+        line += fmt::format(" (last {})", last->second);
+      }
+    }
+    text += fmt::format("refused        {}\n", line);
   }
   if (!status.closed_by_reason.empty()) {
     text += fmt::format("closed         {}\n", counts(status.closed_by_reason));
@@ -200,6 +222,13 @@ std::string format_status(const DaemonStatus& status) {
   }
   if (!status.proxy_rejected_by_reason.empty()) {
     text += fmt::format("proxy refused  {}\n", counts(status.proxy_rejected_by_reason));
+  }
+  if (!status.top_clients.empty()) {
+    std::string line;
+    for (const auto& c : status.top_clients) {
+      line += fmt::format("{}{} ({})", line.empty() ? "" : ", ", c.address, c.connections);
+    }
+    text += fmt::format("top clients    {}\n", line);
   }
   text += fmt::format("traffic        {} received, {} sent\n", human_bytes(received),
                       human_bytes(sent));

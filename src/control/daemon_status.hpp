@@ -46,10 +46,20 @@ struct DaemonStatus {
   // Totals over the workers, by the labels of the metrics (worker/worker_status.hpp); only
   // reasons that occurred are listed.
   std::map<std::string, std::uint64_t> rejected_by_reason;
+  // The client refused last for each reason, when one is known (by the labels above).
+  std::map<std::string, std::string> last_refused_by_reason;
   std::map<std::string, std::uint64_t> closed_by_reason;
   // PROXY listeners: headers accepted by kind, connections closed before one by reason.
   std::map<std::string, std::uint64_t> proxy_headers;
   std::map<std::string, std::uint64_t> proxy_rejected_by_reason;
+  // The client addresses with the most open connections (at most kTopClients), as the
+  // per-address limits count them: the client a PROXY header named, never the balancer.
+  struct ClientConnections {
+    std::string address;
+    std::uint64_t connections = 0;
+  };
+  static constexpr std::size_t kTopClients = 10;
+  std::vector<ClientConnections> top_clients;
   std::string metrics;            // the metrics endpoint's address; empty when off
   std::vector<UdpListener> udp;   // empty when UDP is off
   std::uint64_t udp_sources = 0;  // tracked by the rate-limit table

@@ -55,29 +55,52 @@ std::string_view message_id(LogEvent event) {
   return kMessageIds.at(static_cast<std::size_t>(event));
 }
 
-void log_event(LogEvent event, spdlog::level::level_enum level, const LogEventFields& fields,
-               std::string_view message) {
-  if (!spdlog::should_log(level)) return;
-  if (!logging_to_journal()) {
-    spdlog::log(level, "{}", message);
-    return;
-  }
+std::vector<std::string> journal_fields(std::optional<LogEvent> event,
+                                        spdlog::level::level_enum level,
+                                        const LogEventFields& fields, std::string_view message) {
   std::vector<std::string> lines;
-  lines.reserve(8);
+  lines.reserve(10);
   lines.push_back("MESSAGE=" + std::string(message));
-  lines.push_back("MESSAGE_ID=" + std::string(message_id(event)));
+  if (event) lines.push_back("MESSAGE_ID=" + std::string(message_id(*event)));
   lines.push_back("PRIORITY=" + std::to_string(syslog_priority(level)));
   lines.emplace_back("SYSLOG_IDENTIFIER=echod");
   if (fields.worker) lines.push_back("ECHOD_WORKER=" + std::to_string(*fields.worker));
   if (!fields.listener.empty()) lines.push_back("ECHOD_LISTENER=" + fields.listener);
   if (!fields.reason.empty()) lines.push_back("ECHOD_REASON=" + fields.reason);
   if (fields.generation) lines.push_back("ECHOD_GENERATION=" + std::to_string(*fields.generation));
+  if (!fields.client_addr.empty()) lines.push_back("CLIENT_ADDR=" + fields.client_addr);
+  if (!fields.peer_addr.empty()) lines.push_back("PEER_ADDR=" + fields.peer_addr);
+  return lines;
+}
+
+namespace {
+
+void send(std::optional<LogEvent> event, spdlog::level::level_enum level,
+          const LogEventFields& fields, std::string_view message) {
+  if (!spdlog::should_log(level)) return;
+  if (!logging_to_journal()) {
+    spdlog::log(level, "{}", message);
+    return;
+  }
+  const std::vector<std::string> lines = journal_fields(event, level, fields, message);
   std::vector<iovec> entries;
   entries.reserve(lines.size());
   for (const std::string& line : lines) entries.push_back(entry(line));
   if (::sd_journal_sendv(entries.data(), static_cast<int>(entries.size())) < 0) {
     spdlog::log(level, "{}", message);  // the journal is gone: the sink's own fallback
   }
+}
+
+}  // namespace
+
+void log_event(LogEvent event, spdlog::level::level_enum level, const LogEventFields& fields,
+               std::string_view message) {
+  send(event, level, fields, message);
+}
+
+void log_with_fields(spdlog::level::level_enum level, const LogEventFields& fields,
+                     std::string_view message) {
+  send(std::nullopt, level, fields, message);
 }
 
 }  // namespace echod

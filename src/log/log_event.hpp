@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/common.h>
 
@@ -31,6 +32,10 @@ struct LogEventFields {
   std::string listener;                     // ECHOD_LISTENER, e.g. "127.0.0.1:7"
   std::string reason;                       // ECHOD_REASON, e.g. "max_connections", "EMFILE"
   std::optional<std::uint64_t> generation;  // ECHOD_GENERATION
+  // A connection's addresses, as hosts ("192.0.2.1", "2001:db8::1"): the client (named by a
+  // PROXY header, or the peer itself) and the peer that connected (a balancer, or the client).
+  std::string client_addr{};  // CLIENT_ADDR
+  std::string peer_addr{};    // PEER_ADDR
 
   static LogEventFields of_generation(std::uint64_t generation) {
     LogEventFields fields;
@@ -45,5 +50,15 @@ struct LogEventFields {
 // Safe to call from any thread.
 void log_event(LogEvent event, spdlog::level::level_enum level, const LogEventFields& fields,
                std::string_view message);
+
+// The same for a line that is not one of the events (no MESSAGE_ID), e.g. about one connection:
+// in the journal it carries the fields all the same.
+void log_with_fields(spdlog::level::level_enum level, const LogEventFields& fields,
+                     std::string_view message);
+
+// The "NAME=value" journal fields of one record, in the order they are sent.
+std::vector<std::string> journal_fields(std::optional<LogEvent> event,
+                                        spdlog::level::level_enum level,
+                                        const LogEventFields& fields, std::string_view message);
 
 }  // namespace echod

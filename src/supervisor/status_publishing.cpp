@@ -140,6 +140,16 @@ DaemonStatus Supervisor::daemon_status() const {
       status.proxy_rejected_by_reason[std::string(kProxyRejectLabels.at(i))] = count;
     }
   }
+  const Admission::LastRefused last_refused = admission_.last_refused();
+  for (std::size_t i = 0; i < kRejectReasonCount; ++i) {
+    const std::string label(kRejectReasonLabels[i]);
+    if (last_refused.at(i) && status.rejected_by_reason.contains(label)) {
+      status.last_refused_by_reason[label] = last_refused.at(i)->to_string();
+    }
+  }
+  for (const Admission::ClientCount& c : admission_.top_clients(DaemonStatus::kTopClients)) {
+    status.top_clients.push_back({c.client.to_string(), c.connections});
+  }
   if (metrics_server_) status.metrics = metrics_server_->address().to_string();
   return status;
 }

@@ -94,6 +94,18 @@ PeerKey PeerKey::of(const SocketAddress& address) noexcept {
   return key;
 }
 
+std::string PeerKey::to_string() const {
+  std::array<std::uint8_t, 16> address{};
+  std::memcpy(address.data(), bytes.data() + 1, bytes.size() - 1);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (bytes[0] == 4) {
+    ::inet_ntop(AF_INET, address.data(), text, sizeof(text));
+    return text;
+  }
+  ::inet_ntop(AF_INET6, address.data(), text, sizeof(text));
+  return std::string(text) + "/64";
+}
+
 std::size_t PeerKeyHash::operator()(const PeerKey& key) const noexcept {
   // FNV-1a from a per-process random start: keys are chosen by clients, so the bucket a key
   // lands in must not be predictable from outside.

@@ -41,6 +41,8 @@ struct PeerKey {
   std::array<std::uint8_t, 9> bytes{};  // [0] = family tag, then 4 or 8 address bytes
 
   static PeerKey of(const SocketAddress& address) noexcept;
+  // "192.0.2.1", or an IPv6 prefix: "2001:db8:1:2::/64".
+  [[nodiscard]] std::string to_string() const;
   friend bool operator==(const PeerKey&, const PeerKey&) = default;
 };
 

@@ -1,5 +1,7 @@
 #include "worker/admission.hpp"
 
+#include <algorithm>
+
 namespace echod {
 
 void AdmissionTicket::reset() noexcept {
@@ -19,19 +21,54 @@ TokenRate Admission::rate() const {
 
 AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
                                  Clock::time_point now) {
-  if (!rules.access.permits(client)) return {RejectReason::kAccessDenied, {}};
+  if (!rules.access.permits(client)) {
+    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+  }
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
-  return take_budget(PeerKey::of(client), per_peer, now);
+  return take_budget(PeerKey::of(client), per_peer, now, false);
 }
 
-AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer,
-                                       Clock::time_point now) {
+AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
+                                 Clock::time_point now, AdmissionTicket reserved) {
+  if (!reserved.held()) return admit(client, rules, now);
+  if (!rules.access.permits(client)) {
+    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+  }
+  PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
+  AdmissionResult result = take_budget(PeerKey::of(client), per_peer, now, true);
+  // Admitted: the new ticket gives the unit back, the reserved one must not.
+  if (result.admitted()) reserved.admission_ = nullptr;
+  return result;
+}
+
+AdmissionResult Admission::refuse(RejectReason reason, const PeerKey& peer) {
+  last_refused_.at(static_cast<std::size_t>(reason)) = peer;
+  return {reason, {}};
+}
+
+AdmissionResult Admission::refuse_unlocked(RejectReason reason, const PeerKey& peer) {
+  MutexLock lock(mutex_);
+  return refuse(reason, peer);
+}
+
+AdmissionResult Admission::reserve() {
+  MutexLock lock(mutex_);
+  if (connections_ >= limits_.max_connections) return {RejectReason::kMaxConnections, {}};
+  ++connections_;
+  return {std::nullopt, AdmissionTicket(*this, PeerKey{}, false)};
+}
+
+AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
+                                       bool carried) {
   MutexLock lock(mutex_);
   if (now - last_sweep_ >= std::chrono::seconds(1)) sweep(now);
-  if (connections_ >= limits_.max_connections) return {RejectReason::kMaxConnections, {}};
+  if (!carried && connections_ >= limits_.max_connections) {
+    return refuse(RejectReason::kMaxConnections, peer);
+  }
+  const std::uint32_t unit = carried ? 0 : 1;
   // Exempt: no entry is made, so the peer leaves no trace in the table.
   if (per_peer == PerPeer::kExempt) {
-    ++connections_;
+    connections_ += unit;
     return {std::nullopt, AdmissionTicket(*this, peer, false)};
   }
 
@@ -39,7 +76,7 @@ AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer,
   auto it = peers_.find(peer);
   if (it == peers_.end()) {
     if (peers_.size() >= kMaxTrackedPeers) {
-      ++connections_;
+      connections_ += unit;
       return {std::nullopt, AdmissionTicket(*this, peer, false)};
     }
     it = peers_.emplace(peer, Entry{0, TokenBucket(rate, now)}).first;
@@ -47,15 +84,15 @@ AdmissionResult Admission::take_budget(const PeerKey& peer, PerPeer per_peer,
   Entry& entry = it->second;
   if (rate.per_second > 0) {
     entry.tokens.refill(rate, now);
-    if (!entry.tokens.has_token()) return {RejectReason::kAcceptRate, {}};
+    if (!entry.tokens.has_token()) return refuse(RejectReason::kAcceptRate, peer);
   }
   if (limits_.max_connections_per_peer > 0 &&
       entry.connections >= limits_.max_connections_per_peer) {
-    return {RejectReason::kMaxPerIp, {}};
+    return refuse(RejectReason::kMaxPerIp, peer);
   }
   if (rate.per_second > 0) entry.tokens.take();
   ++entry.connections;
-  ++connections_;
+  connections_ += unit;
   return {std::nullopt, AdmissionTicket(*this, peer, true)};
 }
 
@@ -93,6 +130,40 @@ std::uint32_t Admission::connections() const {
 std::size_t Admission::tracked_peers() const {
   MutexLock lock(mutex_);
   return peers_.size();
+}
+
+Admission::LastRefused Admission::last_refused() const {
+  MutexLock lock(mutex_);
+  return last_refused_;
+}
+
+std::vector<Admission::ClientCount> Admission::top_clients(std::size_t count) const {
+  // A min-heap of the best `count` so far: one pass, whatever the size of the table.
+  auto more = [](const ClientCount& a, const ClientCount& b) {
+    return a.connections > b.connections;
+  };
+  std::vector<ClientCount> top;
+  if (count == 0) return top;
+  top.reserve(count);
+  {
+    MutexLock lock(mutex_);
+    for (const auto& [peer, entry] : peers_) {
+      if (entry.connections == 0) continue;
+      if (top.size() < count) {
+        top.push_back({peer, entry.connections});
+        std::push_heap(top.begin(), top.end(), more);
+      } else if (entry.connections > top.front().connections) {
+        std::pop_heap(top.begin(), top.end(), more);
+        top.back() = {peer, entry.connections};
+        std::push_heap(top.begin(), top.end(), more);
+      }
+    }
+  }
+  std::sort(top.begin(), top.end(), [](const ClientCount& a, const ClientCount& b) {
+    if (a.connections != b.connections) return a.connections > b.connections;
+    return a.client.bytes < b.client.bytes;
+  });
+  return top;
 }
 
 }  // namespace echod

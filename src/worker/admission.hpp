@@ -1,9 +1,11 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config.hpp"
 #include "sys/cidr.hpp"
@@ -56,9 +58,31 @@ class Admission {
   // address's slots and one of its tokens; an exempt client takes neither.
   AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
                         Clock::time_point now);
+  // The same, for a connection that already holds `reserved` (from reserve()): its unit of the
+  // total budget passes to the new ticket, so max_connections is not checked again. Refused,
+  // the reserved unit is given back.
+  AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
+                        Clock::time_point now, AdmissionTicket reserved);
+  // One unit of the total budget for a connection whose client is not known yet (it waits for
+  // its PROXY header): refused at max_connections; no address's limits are touched. The
+  // ticket is not counted().
+  AdmissionResult reserve();
 
   [[nodiscard]] std::uint32_t connections() const;
   [[nodiscard]] std::size_t tracked_peers() const;
+
+  struct ClientCount {
+    PeerKey client;
+    std::uint32_t connections = 0;
+  };
+  // The `count` client addresses (IPv6: /64 prefixes) with the most open connections, most
+  // first; addresses held to the per-address limits only (exempt ones are not tracked).
+  [[nodiscard]] std::vector<ClientCount> top_clients(std::size_t count) const;
+
+  // The client refused last for each reason (nothing for a reason that has not fired, and for
+  // a connection refused before a PROXY header named its client).
+  using LastRefused = std::array<std::optional<PeerKey>, kRejectReasonCount>;
+  [[nodiscard]] LastRefused last_refused() const;
 
  private:
   friend class AdmissionTicket;
@@ -71,7 +95,12 @@ class Admission {
     TokenBucket tokens;
   };
 
-  AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now);
+  // `carried`: the connection already holds its unit of the total budget.
+  // A refusal of `peer` for `reason`, remembered for last_refused().
+  AdmissionResult refuse(RejectReason reason, const PeerKey& peer) ECHOD_REQUIRES(mutex_);
+  AdmissionResult refuse_unlocked(RejectReason reason, const PeerKey& peer);
+  AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
+                              bool carried);
   // Called by the ticket, exactly once.
   void release(const PeerKey& peer, bool counted) noexcept;
   [[nodiscard]] TokenRate rate() const ECHOD_REQUIRES(mutex_);
@@ -81,6 +110,7 @@ class Admission {
   Limits limits_ ECHOD_GUARDED_BY(mutex_);
   std::uint32_t connections_ ECHOD_GUARDED_BY(mutex_) = 0;
   std::unordered_map<PeerKey, Entry, PeerKeyHash> peers_ ECHOD_GUARDED_BY(mutex_);
+  LastRefused last_refused_ ECHOD_GUARDED_BY(mutex_);
   Clock::time_point last_sweep_ ECHOD_GUARDED_BY(mutex_){};
 };
 

@@ -22,7 +22,8 @@ ssize_t receive(int fd, std::byte* data, std::size_t size, int flags) {
 }  // namespace
 
 std::uint64_t PendingHeaders::add(UniqueFd fd, const SocketAddress& peer, std::uint32_t listener_id,
-                                  ProxyMode mode, Clock::time_point deadline) {
+                                  ProxyMode mode, Clock::time_point deadline,
+                                  AdmissionTicket reserved) {
   const std::uint64_t token = ConnectionTable::kTagBit | kTokenBit | next_id_++;
   Entry entry{std::move(fd),
               peer,
@@ -30,7 +31,8 @@ std::uint64_t PendingHeaders::add(UniqueFd fd, const SocketAddress& peer, std::u
               mode,
               deadline,
               0,
-              std::make_unique<std::array<std::byte, kMaxProxyHeaderLength>>()};
+              std::make_unique_for_overwrite<std::array<std::byte, kMaxProxyHeaderLength>>(),
+              std::move(reserved)};
   entries_.emplace(token, std::move(entry));
   return token;
 }

@@ -10,6 +10,7 @@
 #include "proxy/proxy_header.hpp"
 #include "sys/socket_address.hpp"
 #include "sys/unique_fd.hpp"
+#include "worker/admission_ticket.hpp"
 #include "worker/connection_table.hpp"
 
 namespace echod {
@@ -46,6 +47,9 @@ class PendingHeaders {
     Clock::time_point deadline;
     std::size_t taken = 0;  // header bytes already read off the socket (in buffer)
     std::unique_ptr<std::array<std::byte, kMaxProxyHeaderLength>> buffer;
+    // Its unit of limits.max_connections while it waits (Admission::reserve()): a balancer
+    // that opens connections and sends nothing cannot hold more descriptors than the limit.
+    AdmissionTicket reserved;
   };
 
   // What one readiness event led to. kWaiting: re-arm `token` for EPOLLIN. Otherwise the entry
@@ -60,9 +64,10 @@ class PendingHeaders {
     int error = 0;
   };
 
-  // Returns the token to register the fd with.
+  // Returns the token to register the fd with. `reserved` stays with the entry, given back when
+  // the entry is dropped, or passed on with it.
   std::uint64_t add(UniqueFd fd, const SocketAddress& peer, std::uint32_t listener_id,
-                    ProxyMode mode, Clock::time_point deadline);
+                    ProxyMode mode, Clock::time_point deadline, AdmissionTicket reserved = {});
   Outcome on_ready(std::uint64_t token);
   // The entry of `token`, taken out of the table (nothing when the token is stale).
   std::optional<Entry> take(std::uint64_t token);

@@ -470,10 +470,10 @@ void Worker::on_accepted(const Listener& listener, AcceptedConnection accepted) 
 }
 
 void Worker::admit(UniqueFd client_fd, const SocketAddress& client, const SocketAddress& peer,
-                   const SocketAddress& bound, Clock::time_point now) {
-  AdmissionResult admission = admission_.admit(client, settings_.limits, now);
+                   const SocketAddress& bound, Clock::time_point now, AdmissionTicket reserved) {
+  AdmissionResult admission = admission_.admit(client, settings_.limits, now, std::move(reserved));
   if (!admission.admitted()) {
-    reject(std::move(client_fd), *admission.refused, client, bound);
+    reject(std::move(client_fd), *admission.refused, client, peer, bound);
     return;
   }
   int fd = client_fd.get();
@@ -493,13 +493,17 @@ void Worker::admit(UniqueFd client_fd, const SocketAddress& client, const Socket
     return;
   }
   if (spdlog::should_log(spdlog::level::debug)) {
-    if (client == peer) {
-      spdlog::debug("worker {}: accepted fd {} from {} on {}", index_, fd, client.to_string(),
-                    bound.to_string());
-    } else {
-      spdlog::debug("worker {}: accepted fd {} from {} (PROXY header from {}) on {}", index_, fd,
-                    client.to_string(), peer.to_string(), bound.to_string());
-    }
+    LogEventFields fields{index_, bound.to_string(), {}, std::nullopt};
+    fields.client_addr = client.host_string();
+    fields.peer_addr = peer.host_string();
+    log_with_fields(
+        spdlog::level::debug, fields,
+        client == peer
+            ? fmt::format("worker {}: accepted fd {} from {} on {}", index_, fd, client.to_string(),
+                          fields.listener)
+            : fmt::format("worker {}: accepted fd {} from {} (PROXY header from {}) "
+                          "on {}",
+                          index_, fd, client.to_string(), peer.to_string(), fields.listener));
   }
 }
 
@@ -531,10 +535,26 @@ void Worker::wait_for_header(const Listener& listener, AcceptedConnection accept
     return;
   }
   if (draining()) return;  // nothing to echo yet: closed with the fd
+  // A waiting connection holds a descriptor: it counts toward limits.max_connections (not
+  // toward the balancer's per-address limits, which would throttle every client behind it).
+  AdmissionResult reserved = admission_.reserve();
+  if (!reserved.admitted()) {
+    reject(std::move(accepted.fd), *reserved.refused, std::nullopt, accepted.peer,
+           listener.socket.address());
+    return;
+  }
   const int fd = accepted.fd.get();
-  const std::uint64_t token = pending_.add(std::move(accepted.fd), accepted.peer, listener.id,
-                                           proxy_mode(listener.options.proxy_protocol),
-                                           now + listener.options.header_timeout);
+  const std::uint64_t token =
+      pending_.add(std::move(accepted.fd), accepted.peer, listener.id,
+                   proxy_mode(listener.options.proxy_protocol),
+                   now + listener.options.header_timeout, std::move(reserved.ticket));
+  // A balancer sends the header as soon as it has connected: it is usually there already. Read
+  // it now, and ask epoll only when it is not complete yet.
+  PendingHeaders::Outcome outcome = pending_.on_ready(token);
+  if (outcome.kind != PendingHeaders::Outcome::Kind::kWaiting) {
+    on_header_outcome(std::move(outcome), false);
+    return;
+  }
   if (!epoll_.add(fd, EPOLLIN, token)) {
     const int error = errno;
     if (auto entry = pending_.take(token)) {
@@ -545,9 +565,8 @@ void Worker::wait_for_header(const Listener& listener, AcceptedConnection accept
 }
 
 void Worker::on_header_ready(std::uint64_t token) {
-  using Kind = PendingHeaders::Outcome::Kind;
   PendingHeaders::Outcome outcome = pending_.on_ready(token);
-  if (outcome.kind == Kind::kWaiting) {
+  if (outcome.kind == PendingHeaders::Outcome::Kind::kWaiting) {
     if (outcome.fd >= 0 && !epoll_.rearm(outcome.fd, EPOLLIN, token)) {
       const int error = errno;
       if (auto entry = pending_.take(token)) {
@@ -557,8 +576,12 @@ void Worker::on_header_ready(std::uint64_t token) {
     }
     return;
   }
+  on_header_outcome(std::move(outcome), true);
+}
+
+void Worker::on_header_outcome(PendingHeaders::Outcome outcome, bool registered) {
   PendingHeaders::Entry& entry = *outcome.entry;
-  if (outcome.kind == Kind::kRejected) {
+  if (outcome.kind == PendingHeaders::Outcome::Kind::kRejected) {
     refuse_proxy(std::move(entry.fd), outcome.reason, entry.peer, entry.listener_id, outcome.error);
     return;
   }
@@ -566,8 +589,9 @@ void Worker::on_header_ready(std::uint64_t token) {
   WorkerStatus::add(status_.proxy_headers.at(static_cast<std::size_t>(header.kind())), 1);
   // LOCAL and UNKNOWN (health checks) name no client: the balancer is the client.
   const SocketAddress client = header.has_addresses() ? header.source : entry.peer;
-  epoll_.remove(entry.fd.get());  // registered again under its connection token
-  admit(std::move(entry.fd), client, entry.peer, listener_address(entry.listener_id), Clock::now());
+  if (registered) epoll_.remove(entry.fd.get());  // registered again under its connection token
+  admit(std::move(entry.fd), client, entry.peer, listener_address(entry.listener_id), Clock::now(),
+        std::move(entry.reserved));
 }
 
 void Worker::refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& peer,
@@ -579,12 +603,16 @@ void Worker::refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& 
   if (!spdlog::should_log(level)) return;
   std::uint64_t suppressed = 0;
   if (proxy_reject_log(reason).allow(Clock::now(), suppressed)) {
-    spdlog::log(level,
-                "worker {}: closed a connection from {} on PROXY listener {}: {}{}{} "
-                "(suppressed {})",
-                index_, peer.to_string(), listener_address(listener_id).to_string(),
-                info(reason).log_text, error != 0 ? ": " : "", error != 0 ? errno_text(error) : "",
-                suppressed);
+    // No header named a client: the peer is all there is.
+    LogEventFields fields{index_, listener_address(listener_id).to_string(),
+                          std::string(info(reason).label), std::nullopt};
+    fields.peer_addr = peer.host_string();
+    log_with_fields(
+        level, fields,
+        fmt::format("worker {}: closed a connection from {} on PROXY listener {}: "
+                    "{}{}{} (suppressed {})",
+                    index_, peer.to_string(), fields.listener, info(reason).log_text,
+                    error != 0 ? ": " : "", error != 0 ? errno_text(error) : "", suppressed));
   }
 }
 
@@ -595,17 +623,26 @@ SocketAddress Worker::listener_address(std::uint32_t id) const {
 }
 
 // Closes a connection the limits do not allow, at once: it is never left in the queue.
-void Worker::reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
-                    const SocketAddress& bound) {
-  client.reset();
+void Worker::reject(UniqueFd fd, RejectReason reason, const std::optional<SocketAddress>& client,
+                    const SocketAddress& peer, const SocketAddress& bound) {
+  fd.reset();
   auto index = static_cast<std::size_t>(reason);
   WorkerStatus::add(status_.rejected_by_reason[index], 1);
   std::uint64_t suppressed = 0;
   if (reject_log(reason).allow(Clock::now(), suppressed)) {
-    log_event(LogEvent::kLimitFired, spdlog::level::warn,
-              {index_, bound.to_string(), std::string(info(reason).label), std::nullopt},
-              fmt::format("worker {}: refused a connection from {}: {} (suppressed {})", index_,
-                          peer.host_string(), info(reason).log_text, suppressed));
+    LogEventFields fields{index_, bound.to_string(), std::string(info(reason).label), std::nullopt};
+    fields.peer_addr = peer.host_string();
+    std::string via;
+    if (!client) {
+      via = "before its PROXY header; ";
+    } else if (*client != peer) {
+      via = fmt::format("PROXY header from {}; ", peer.to_string());
+    }
+    if (client) fields.client_addr = client->host_string();
+    log_event(LogEvent::kLimitFired, spdlog::level::warn, fields,
+              fmt::format("worker {}: refused a connection from {}: {} ({}suppressed {})", index_,
+                          client ? fields.client_addr : fields.peer_addr, info(reason).log_text,
+                          via, suppressed));
   }
 }
 

@@ -100,12 +100,16 @@ class Worker {
   void accept_from(Listener& listener, int limit);
   void on_accepted(const Listener& listener, AcceptedConnection accepted);
   // Admits `client` (the peer, or the client a PROXY header named) and registers the connection.
+  // `reserved`: the budget a connection held while it waited for its header.
   void admit(UniqueFd fd, const SocketAddress& client, const SocketAddress& peer,
-             const SocketAddress& bound, Clock::time_point now);
+             const SocketAddress& bound, Clock::time_point now, AdmissionTicket reserved = {});
   // PROXY listeners (pending_headers.hpp): a trusted peer's header arriving, or not.
   void wait_for_header(const Listener& listener, AcceptedConnection accepted,
                        Clock::time_point now);
   void on_header_ready(std::uint64_t token);
+  // A header complete (then the connection is admitted) or refused; `registered`: the fd is in
+  // epoll under its pending token.
+  void on_header_outcome(PendingHeaders::Outcome outcome, bool registered);
   void refuse_proxy(UniqueFd fd, ProxyReject reason, const SocketAddress& peer,
                     std::uint32_t listener_id, int error);
   [[nodiscard]] SocketAddress listener_address(std::uint32_t id) const;
@@ -119,8 +123,10 @@ class Worker {
   void enter(Phase next, Clock::time_point deadline = {},
              Clock::time_point close_listeners_at = {});
   [[nodiscard]] bool draining() const noexcept { return phase_ == Phase::kDraining; }
-  void reject(UniqueFd client, RejectReason reason, const SocketAddress& peer,
-              const SocketAddress& bound);
+  // `client`: the address admission judged; nullopt when refused before a PROXY header named
+  // one. `peer`: who connected (the client itself, or a balancer).
+  void reject(UniqueFd fd, RejectReason reason, const std::optional<SocketAddress>& client,
+              const SocketAddress& peer, const SocketAddress& bound);
   // Registers a connection (new, or handed over by another worker) with the events it waits
   // for. False when it could not be registered (then it is closed).
   bool add_connection(Connection connection, Clock::time_point now);

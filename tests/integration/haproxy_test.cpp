@@ -156,6 +156,15 @@ class HaproxyTest : public ::testing::Test {
     return fd;
   }
 
+  // `echod --status` of one echod.
+  static std::string status_of(const DaemonProcess& echod) {
+    CommandResult status =
+        run_command({echod_binary(), "--control-socket", echod.control_socket_path(), "--status"},
+                    clean_environment(), std::chrono::seconds(40));
+    EXPECT_EQ(status.exit_code, std::optional<int>(0)) << status.err;
+    return status.out;
+  }
+
   // Whether either echod's log has `text`.
   bool logged(const std::string& text) {
     return eventually([&] { return echod_a_.log_count(text) + echod_b_.log_count(text) > 0; });
@@ -191,7 +200,9 @@ TEST_F(HaproxyTest, BothEchodsAreUpAndEchoForTheRealClient) {
 
 // max_connections_per_ip 2 on each echod: 127.0.0.2 gets two connections on each (roundrobin
 // alternates), its fifth is refused, and 127.0.0.3 (denied) is refused while 127.0.0.2 is
-// served. HAProxy's address carries them all and is never the one refused.
+// served. HAProxy's address carries them all and is never the one refused; the logs name the
+// clients with HAProxy as the peer, each echod's status lists 127.0.0.2 as its top client, and
+// the status names 127.0.0.2 and 127.0.0.3 as the clients last refused.
 TEST_F(HaproxyTest, LimitsAndAccessListActOnTheRealClient) {
   std::vector<UniqueFd> held;
   std::vector<int> fds;
@@ -208,14 +219,35 @@ TEST_F(HaproxyTest, LimitsAndAccessListActOnTheRealClient) {
     }));
   }
   EXPECT_EQ(count_echoing(fds, 7), 4U);
-  EXPECT_TRUE(logged("refused a connection from 127.0.0.2: max_connections_per_ip"));
+  EXPECT_TRUE(
+      logged("refused a connection from 127.0.0.2: max_connections_per_ip (PROXY header "
+             "from 127.0.0.9:"));
+  // Each echod's status names the client holding its two connections, first: HAProxy's own
+  // address holds at most a health check's one.
+  for (const DaemonProcess* echod : {&echod_a_, &echod_b_}) {
+    const std::string status = status_of(*echod);
+    EXPECT_NE(status.find("\ntop clients    127.0.0.2 (2)"), std::string::npos) << status;
+  }
 
   UniqueFd denied = connect_through("127.0.0.3");
   EXPECT_TRUE(refused(denied.get()));
-  EXPECT_TRUE(logged("refused a connection from 127.0.0.3: access denied"));
+  EXPECT_TRUE(
+      logged("refused a connection from 127.0.0.3: access denied (PROXY header from "
+             "127.0.0.9:"));
   EXPECT_EQ(echod_a_.log_count("refused a connection from 127.0.0.9") +
                 echod_b_.log_count("refused a connection from 127.0.0.9"),
             0U);
+  // A refused client holds no connection to list: the status names it as the last one refused
+  // for its reason, beside the fifth connection of 127.0.0.2 refused by the per-address limit.
+  const std::string status_a = status_of(echod_a_);
+  const std::string status_b = status_of(echod_b_);
+  EXPECT_NE((status_a + status_b).find("1 access_denied (last 127.0.0.3)"), std::string::npos)
+      << status_a << status_b;
+  EXPECT_NE((status_a + status_b).find("1 max_connections_per_ip (last 127.0.0.2)"),
+            std::string::npos)
+      << status_a << status_b;
+  EXPECT_EQ((status_a + status_b).find("(last 127.0.0.9)"), std::string::npos)
+      << status_a << status_b;
 }
 
 // A client loop through HAProxy while echod-a reloads and then stops gracefully: every echo

@@ -60,6 +60,17 @@ std::string exchange(int fd, const std::string& bytes) {
   return result.data;
 }
 
+// The "refused" line of `echod --status` (empty when there is none).
+std::string refused_line(const DaemonProcess& daemon) {
+  CommandResult status =
+      run_command({echod_binary(), "--control-socket", daemon.control_socket_path(), "--status"},
+                  clean_environment(), std::chrono::seconds(40));
+  EXPECT_EQ(status.exit_code, std::optional<int>(0)) << status.err;
+  const auto at = status.out.find("\nrefused ");
+  if (at == std::string::npos) return {};
+  return status.out.substr(at + 1, status.out.find('\n', at + 1) - at - 1);
+}
+
 TEST(ProxyTest, PayloadInTheHeadersSegmentIsEchoedOnce) {
   DaemonConfig config;
   DaemonProcess daemon(proxy_yaml(config, "any"));
@@ -140,6 +151,48 @@ TEST(ProxyTest, SlowOrSilentHeaderIsClosedAtHeaderTimeout) {
   EXPECT_GE(*slow_closed - slow_start, 1s);
   EXPECT_LT(*silent_closed - silent_start, 10s);
   EXPECT_TRUE(daemon.wait_for_log_count("no PROXY header within header_timeout", 1));
+}
+
+// A connection waiting for its header holds a descriptor: it counts toward
+// limits.max_connections, so a trusted balancer that connects and sends nothing cannot make
+// echod hold more descriptors than that. One worker: connections are accepted in connect order.
+TEST(ProxyTest, ConnectionsWaitingForTheirHeaderCountTowardMaxConnections) {
+  DaemonConfig config;
+  config.workers = 1;
+  config.log_level = "debug";
+  config.extra_limits.emplace_back("max_connections: 2");
+  DaemonProcess daemon(proxy_yaml(config, "v2", "60s"));
+  ASSERT_TRUE(daemon.start_ready());
+  UniqueFd first = connect_from(daemon, kBalancer);
+  UniqueFd second = connect_from(daemon, kBalancer);
+  // Both wait for their headers: the third is refused at once, header or not.
+  UniqueFd third = connect_from(daemon, kBalancer);
+  EXPECT_TRUE(refused(third.get()));
+  UniqueFd fourth = connect_from(daemon, kBalancer);
+  ASSERT_TRUE(send_all(fourth.get(), v2_header({192, 0, 2, 1})));
+  EXPECT_TRUE(refused(fourth.get()));
+  // The log says it once a second at most; the status counts every refusal.
+  EXPECT_TRUE(
+      daemon.wait_for_log("refused a connection from 127.0.0.9: max_connections (before "
+                          "its PROXY header"));
+  EXPECT_TRUE(eventually([&] {
+    return refused_line(daemon) == "refused        2 max_connections";
+  })) << refused_line(daemon);
+
+  // The first gives up: its unit comes back, and a new connection is served.
+  first.reset();
+  EXPECT_TRUE(daemon.wait_for_log("closed before the PROXY header was complete"));
+  UniqueFd fifth = connect_from(daemon, kBalancer);
+  ASSERT_TRUE(send_all(fifth.get(), v2_header({192, 0, 2, 2})));
+  EXPECT_TRUE(echoes(fifth.get(), 100, 5));
+  // The fifth (served) and the second (waiting) hold the two units.
+  UniqueFd sixth = connect_from(daemon, kBalancer);
+  EXPECT_TRUE(refused(sixth.get()));
+  EXPECT_TRUE(eventually([&] {
+    return refused_line(daemon) == "refused        3 max_connections";
+  })) << refused_line(daemon);
+  // At the limit, the second's header still gets it served: it keeps the unit it waited with.
+  EXPECT_EQ(exchange(second.get(), v2_header({192, 0, 2, 3}) + "second"), "second");
 }
 
 // The per-address limit counts the clients the headers name; the balancer, which carries all of

@@ -240,5 +240,102 @@ TEST(AdmissionTest, ReleaseMatchesAdmissionAcrossAnExemptListChange) {
       << "the slots must be back to exactly max_connections_per_ip";
 }
 
+// A connection waiting for its PROXY header holds a unit of the total budget and no address's
+// slot; once its client is known the unit passes to the client's ticket, which is not checked
+// against max_connections a second time.
+TEST(AdmissionTest, ReservedUnitCountsTowardTheTotalAndPassesToTheClient) {
+  Admission admission;
+  admission.set_limits({2, 1, 0, 0});
+  const LimitsConfig rules = limited_rules();
+  auto now = Clock::now();
+  AdmissionResult first = admission.reserve();
+  AdmissionResult second = admission.reserve();
+  ASSERT_TRUE(first.admitted());
+  ASSERT_TRUE(second.admitted());
+  EXPECT_FALSE(first.ticket.counted());
+  EXPECT_EQ(admission.connections(), 2U);
+  EXPECT_EQ(admission.reserve().refused, RejectReason::kMaxConnections);
+  Clients clients(admission);
+  EXPECT_EQ(clients.connect("127.0.0.5:1", now), RejectReason::kMaxConnections);
+
+  // At the limit, a reserved connection is still admitted: its unit is carried.
+  AdmissionResult admitted =
+      admission.admit(client("127.0.0.2:1"), rules, now, std::move(first.ticket));
+  ASSERT_TRUE(admitted.admitted());
+  EXPECT_TRUE(admitted.ticket.counted());
+  EXPECT_EQ(admission.connections(), 2U);
+
+  // Refused by the client's own limit: the reserved unit is given back.
+  AdmissionResult again =
+      admission.admit(client("127.0.0.2:2"), rules, now, std::move(second.ticket));
+  EXPECT_EQ(again.refused, RejectReason::kMaxPerIp);
+  EXPECT_EQ(admission.connections(), 1U);
+
+  admitted.ticket.reset();
+  EXPECT_EQ(admission.connections(), 0U);
+  // The reserved units touched no address: 127.0.0.2 has its one slot back.
+  EXPECT_EQ(clients.connect("127.0.0.2:3", now), kAdmit);
+}
+
+// `echod --status` lists the busiest client addresses: most connections first, only addresses
+// with a connection open, IPv6 by /64 as the limits count them.
+TEST(AdmissionTest, TopClientsAreTheAddressesWithTheMostOpenConnections) {
+  Admission admission;
+  admission.set_limits({100, 10, 0, 0});
+  Clients clients(admission);
+  auto now = Clock::now();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(clients.connect("192.0.2.3:1", now), kAdmit);
+  ASSERT_EQ(clients.connect("192.0.2.1:1", now), kAdmit);
+  ASSERT_EQ(clients.connect("[2001:db8:0:7::1]:1", now), kAdmit);
+  ASSERT_EQ(clients.connect("[2001:db8:0:7::2]:1", now), kAdmit);
+  ASSERT_EQ(clients.connect("192.0.2.9:1", now), kAdmit);
+  clients.close_last();  // 192.0.2.9 has no connection left
+
+  std::vector<Admission::ClientCount> top = admission.top_clients(2);
+  ASSERT_EQ(top.size(), 2U);
+  EXPECT_EQ(top[0].client.to_string(), "192.0.2.3");
+  EXPECT_EQ(top[0].connections, 3U);
+  EXPECT_EQ(top[1].client.to_string(), "2001:db8:0:7::/64");
+  EXPECT_EQ(top[1].connections, 2U);
+  top = admission.top_clients(10);
+  ASSERT_EQ(top.size(), 3U);
+  EXPECT_EQ(top[2].client.to_string(), "192.0.2.1");
+  EXPECT_TRUE(admission.top_clients(0).empty());
+  clients.take();
+  EXPECT_TRUE(admission.top_clients(10).empty());
+}
+
+// The status names the client refused last for each reason; a reservation refused before any
+// client is known names none.
+TEST(AdmissionTest, RemembersTheClientRefusedLastForEachReason) {
+  Admission admission;
+  admission.set_limits({3, 1, 0, 0});
+  LimitsConfig rules = limited_rules();
+  rules.access.deny = {*Cidr::parse("192.0.2.66/32").cidr};
+  Clients clients(admission);
+  auto now = Clock::now();
+  EXPECT_FALSE(admission.last_refused().at(static_cast<std::size_t>(RejectReason::kMaxPerIp)));
+  ASSERT_EQ(clients.connect("192.0.2.1:1", now), kAdmit);
+  EXPECT_EQ(clients.connect("192.0.2.1:2", now), RejectReason::kMaxPerIp);
+  EXPECT_EQ(clients.connect("192.0.2.66:1", now, rules), RejectReason::kAccessDenied);
+  ASSERT_EQ(clients.connect("192.0.2.2:1", now), kAdmit);
+  ASSERT_TRUE(admission.reserve().admitted());  // given back at once
+  AdmissionResult held = admission.reserve();
+  ASSERT_TRUE(held.admitted());
+  EXPECT_EQ(admission.reserve().refused, RejectReason::kMaxConnections);
+  const Admission::LastRefused last = admission.last_refused();
+  const auto& per_ip = last.at(static_cast<std::size_t>(RejectReason::kMaxPerIp));
+  const auto& denied = last.at(static_cast<std::size_t>(RejectReason::kAccessDenied));
+  ASSERT_TRUE(per_ip && denied);
+  EXPECT_EQ(per_ip->to_string(), "192.0.2.1");
+  EXPECT_EQ(denied->to_string(), "192.0.2.66");
+  EXPECT_FALSE(last.at(static_cast<std::size_t>(RejectReason::kMaxConnections)));
+  EXPECT_EQ(clients.connect("192.0.2.3:1", now), RejectReason::kMaxConnections);
+  const Admission::LastRefused after = admission.last_refused();
+  const auto& total = after.at(static_cast<std::size_t>(RejectReason::kMaxConnections));
+  ASSERT_TRUE(total);
+  EXPECT_EQ(total->to_string(), "192.0.2.3");
+}
+
 }  // namespace
 }  // namespace echod
