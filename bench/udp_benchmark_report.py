@@ -42,7 +42,7 @@ def main():
     parser.add_argument("markdown")
     parser.add_argument("plot")
     for name in ("commit", "cpu", "nproc", "kernel", "duration", "warmup", "rounds", "pinned",
-                 "load", "note", "servers"):
+                 "load", "note", "servers", "priority"):
         parser.add_argument("--" + name, default="")
     args = parser.parse_args()
     values = load(args.results)
@@ -66,6 +66,9 @@ def main():
     p50 = {s: median("pingpong", s, "p50_us") for s in servers}
     p99 = {s: median("pingpong", s, "p99_us") for s in servers}
     fixed = median("fixed", "all", "rate")
+    low = median("fixed_low", "all", "rate")
+    cpu_low = {s: median("fixed_low", s, "cpu_us_per_datagram") for s in servers}
+    low_loss = {s: median("fixed_low", s, "loss_percent") for s in servers}
 
     def verdict(value, target, higher_is_better, lower_bound=False):
         if value is None:
@@ -91,6 +94,10 @@ def main():
         out(f"- Conditions: {args.note}")
     pin = ("server pinned to CPU 0, client to CPU 1 (taskset), the same for every server"
            if args.pinned != "0" else "unpinned (one CPU)")
+    if args.priority == "rt":
+        pin += "; servers and client SCHED_FIFO (`BENCH_PRIORITY=rt`)"
+    elif args.priority:
+        pin += f"; servers and client at niceness {args.priority} (`BENCH_PRIORITY`)"
     out(f"- echod with 1 worker; {pin}; 64 B datagrams on 127.0.0.1; client "
         "`echod-client bench --udp` (every byte verified)")
     out(f"- Each run: {args.duration} s measured after {args.warmup} s warmup. Ping-pong and "
@@ -118,6 +125,8 @@ def main():
         bound=echod_bound, marks=limited)
     row(f"Server CPU per datagram at {fmt(fixed)} datagrams/s, 64 flows (us)", cpu, "≤ 0.6×",
         0.6, False)
+    row(f"Server CPU per datagram at {fmt(low)} datagrams/s, 64 flows (us)", cpu_low, "≤ 0.6×",
+        0.6, False)
     out("| System calls per datagram at saturation | " + " | ".join(
         fmt(sys_.get(s), 2) for s in main_servers) + f" | {fmt(ratio(sys_.get('echod'), sys_.get('baseline')), 2)} "
         f"| echod ≤ 0.2 | {verdict(sys_.get('echod'), 0.2, False)} |")
@@ -136,8 +145,9 @@ def main():
         "Server CPU per datagram at the highest rate found (us): " + ", ".join(
             f"{LABEL[s]} {fmt(cpu_max.get(s))}" for s in servers) + ".")
     extra.append(
-        "Fixed-load loss (%, median): " + ", ".join(
-            f"{LABEL[s]} {fmt(fixed_loss.get(s), 3)}" for s in servers) + ".")
+        f"Loss at {fmt(fixed)}/s (%, median): " + ", ".join(
+            f"{LABEL[s]} {fmt(fixed_loss.get(s), 3)}" for s in servers) + f"; at {fmt(low)}/s: "
+        + ", ".join(f"{LABEL[s]} {fmt(low_loss.get(s), 3)}" for s in servers) + ".")
     if any(sys_.get(s) is not None for s in servers):
         extra.append(
             "The system-call runs send at twice each server's highest rate; the servers echoed "
@@ -199,7 +209,9 @@ def main():
         "20,000/s until a run loses more than 0.1 % (or the client cannot send at the rate "
         "asked), then bisection to 5 %. CPU per datagram is the server's run time (all its "
         "threads, `/proc/PID/task/*/schedstat`) over the run divided by the datagrams echoed; "
-        "the fixed load is half the lowest highest rate, so that every server sustains it. "
+        "it is measured at two fixed loads: half the lower of echod's and the baseline's "
+        "highest rates, and half the lowest highest rate of all servers, which every one "
+        "sustains. "
         "System calls: `perf stat -e raw_syscalls:sys_enter -p PID` over an open-loop run at "
         "twice the server's highest rate, divided by the datagrams echoed. Ping-pong: one flow, "
         "one datagram in flight. The textbook server makes 2 calls per datagram "
