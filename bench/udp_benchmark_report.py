@@ -199,9 +199,9 @@ def main():
     out("GRO: echod does not set `UDP_GRO`. The kernel coalesces only datagrams of one flow "
         "(same addresses and ports) that arrive back to back, so a GRO read gains where one "
         "sender streams many datagrams; an echo server's load is many flows with a datagram or "
-        "a few in flight each. On loopback there is nothing to coalesce unless the sender "
-        "itself uses GSO (`UDP_SEGMENT`): the client here sends one datagram per `send()`, "
-        "as probes do. Keeping GRO would add the re-split on every read (each reply cut back "
+        "a few in flight each. On loopback nothing is coalesced unless the sender itself uses "
+        "GSO (`UDP_SEGMENT`): the client here sends one datagram per `send()`, as probes do "
+        "(a loopback socket with `UDP_GRO` set reads such datagrams one by one). Keeping GRO would add the re-split on every read (each reply cut back "
         "to the kernel-reported segment size, with `UDP_SEGMENT` on the send) for no measured "
         "gain; it stays out until a measurement on a real NIC shows it pays.")
     out("")
