@@ -22,7 +22,7 @@ TokenRate Admission::rate() const {
 AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
                                  Clock::time_point now) {
   if (!rules.access.permits(client)) {
-    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+    return refuse(RejectReason::kAccessDenied, PeerKey::of(client));
   }
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
   return take_budget(PeerKey::of(client), per_peer, now, false);
@@ -32,7 +32,7 @@ AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig
                                  Clock::time_point now, AdmissionTicket reserved) {
   if (!reserved.held()) return admit(client, rules, now);
   if (!rules.access.permits(client)) {
-    return refuse_unlocked(RejectReason::kAccessDenied, PeerKey::of(client));
+    return refuse(RejectReason::kAccessDenied, PeerKey::of(client));
   }
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
   AdmissionResult result = take_budget(PeerKey::of(client), per_peer, now, true);
@@ -42,18 +42,14 @@ AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig
 }
 
 AdmissionResult Admission::refuse(RejectReason reason, const PeerKey& peer) {
+  MutexLock lock(refused_mutex_);
   last_refused_.at(static_cast<std::size_t>(reason)) = peer;
   return {reason, {}};
 }
 
-AdmissionResult Admission::refuse_unlocked(RejectReason reason, const PeerKey& peer) {
+AdmissionResult Admission::reserve(const PeerKey& peer) {
   MutexLock lock(mutex_);
-  return refuse(reason, peer);
-}
-
-AdmissionResult Admission::reserve() {
-  MutexLock lock(mutex_);
-  if (connections_ >= limits_.max_connections) return {RejectReason::kMaxConnections, {}};
+  if (connections_ >= limits_.max_connections) return refuse(RejectReason::kMaxConnections, peer);
   ++connections_;
   return {std::nullopt, AdmissionTicket(*this, PeerKey{}, false)};
 }
@@ -133,7 +129,7 @@ std::size_t Admission::tracked_peers() const {
 }
 
 Admission::LastRefused Admission::last_refused() const {
-  MutexLock lock(mutex_);
+  MutexLock lock(refused_mutex_);
   return last_refused_;
 }
 

@@ -65,8 +65,9 @@ class Admission {
                         Clock::time_point now, AdmissionTicket reserved);
   // One unit of the total budget for a connection whose client is not known yet (it waits for
   // its PROXY header): refused at max_connections; no address's limits are touched. The
-  // ticket is not counted().
-  AdmissionResult reserve();
+  // ticket is not counted(). A refusal is remembered under `peer`, the only address known yet
+  // (the balancer's).
+  AdmissionResult reserve(const PeerKey& peer);
 
   [[nodiscard]] std::uint32_t connections() const;
   [[nodiscard]] std::size_t tracked_peers() const;
@@ -97,8 +98,7 @@ class Admission {
 
   // `carried`: the connection already holds its unit of the total budget.
   // A refusal of `peer` for `reason`, remembered for last_refused().
-  AdmissionResult refuse(RejectReason reason, const PeerKey& peer) ECHOD_REQUIRES(mutex_);
-  AdmissionResult refuse_unlocked(RejectReason reason, const PeerKey& peer);
+  AdmissionResult refuse(RejectReason reason, const PeerKey& peer);
   AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
                               bool carried);
   // Called by the ticket, exactly once.
@@ -110,7 +110,10 @@ class Admission {
   Limits limits_ ECHOD_GUARDED_BY(mutex_);
   std::uint32_t connections_ ECHOD_GUARDED_BY(mutex_) = 0;
   std::unordered_map<PeerKey, Entry, PeerKeyHash> peers_ ECHOD_GUARDED_BY(mutex_);
-  LastRefused last_refused_ ECHOD_GUARDED_BY(mutex_);
+  // A lock of its own: an access-list refusal (a flood of denied peers) touches nothing else
+  // and must not contend with the workers' admissions and closes.
+  mutable Mutex refused_mutex_;
+  LastRefused last_refused_ ECHOD_GUARDED_BY(refused_mutex_);
   Clock::time_point last_sweep_ ECHOD_GUARDED_BY(mutex_){};
 };
 

@@ -537,7 +537,7 @@ void Worker::wait_for_header(const Listener& listener, AcceptedConnection accept
   if (draining()) return;  // nothing to echo yet: closed with the fd
   // A waiting connection holds a descriptor: it counts toward limits.max_connections (not
   // toward the balancer's per-address limits, which would throttle every client behind it).
-  AdmissionResult reserved = admission_.reserve();
+  AdmissionResult reserved = admission_.reserve(PeerKey::of(accepted.peer));
   if (!reserved.admitted()) {
     reject(std::move(accepted.fd), *reserved.refused, std::nullopt, accepted.peer,
            listener.socket.address());

@@ -162,16 +162,23 @@ TEST_F(UdpSourceSprayTest, AMillionForgedSourcesLeaveTheTableAndMemoryBounded) {
   // The spray keeps echod's receive queue short rather than let the kernel drop most of it:
   // after a batch, it waits (a pause, not a verdict) while more than this is queued.
   constexpr std::uint64_t kMaxQueued = 64 * kKiB;
-  // Only a spray that hangs ends here; what was sent by then is still checked.
-  const auto deadline = Clock::now() + 60s;
+  // The spray waits for echod as long as echod makes progress: only an echod that stops
+  // reading (nothing drained for kStall) ends it early, and fails the test.
+  constexpr auto kStall = 30s;
   std::size_t sent = 0;
   std::size_t max_rss = *rss_before;
   std::size_t batches = 0;
-  while (sent < sources && Clock::now() < deadline) {
+  bool stalled = false;
+  while (sent < sources && !stalled) {
     const std::size_t count = std::min(Spray::kBatch, sources - sent);
     ASSERT_TRUE(spray.send(sent, count)) << "after " << sent;
     sent += count;
-    while (socket_queues(port).queued_bytes > kMaxQueued && Clock::now() < deadline) {
+    const auto sent_at = Clock::now();
+    while (socket_queues(port).queued_bytes > kMaxQueued) {
+      if (Clock::now() - sent_at > kStall) {
+        stalled = true;
+        break;
+      }
       std::this_thread::sleep_for(100us);
     }
     if (++batches % 64 == 0) {
@@ -183,9 +190,7 @@ TEST_F(UdpSourceSprayTest, AMillionForgedSourcesLeaveTheTableAndMemoryBounded) {
       }
     }
   }
-  if (sent < sources) {
-    std::printf("note: the spray ran out of time after %zu of %zu sources\n", sent, sources);
-  }
+  ASSERT_FALSE(stalled) << "echod read nothing for 30 s after " << sent << " sources";
 
   // Every datagram sent was read by echod, or dropped by the kernel on a full queue.
   auto accounted = [&](const Scrape& s) {
@@ -215,9 +220,11 @@ TEST_F(UdpSourceSprayTest, AMillionForgedSourcesLeaveTheTableAndMemoryBounded) {
   EXPECT_GE(after.sum(kEvictions), forged - kTableCapacity);
 
   // The table's memory was allocated at start: what grows is allocator and logging noise.
-  const std::size_t bound = (sanitized() ? 64 : 16) * kMiB;
-  EXPECT_LT(max_rss - *rss_before, bound)
-      << "echod's VmRSS went from " << *rss_before / kKiB << " KiB to " << max_rss / kKiB << " KiB";
+  // (Sanitizers' shadow memory and quarantine make RSS say little: not bounded there.)
+  if (!sanitized()) {
+    EXPECT_LT(max_rss - *rss_before, 16 * kMiB) << "echod's VmRSS went from " << *rss_before / kKiB
+                                                << " KiB to " << max_rss / kKiB << " KiB";
+  }
 
   // An ordinary client is still answered (its source evicted, or not: it has tokens either way).
   ASSERT_TRUE(send_to(client.get(), "after!!", kServerAddress, port));

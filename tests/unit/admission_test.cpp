@@ -248,13 +248,13 @@ TEST(AdmissionTest, ReservedUnitCountsTowardTheTotalAndPassesToTheClient) {
   admission.set_limits({2, 1, 0, 0});
   const LimitsConfig rules = limited_rules();
   auto now = Clock::now();
-  AdmissionResult first = admission.reserve();
-  AdmissionResult second = admission.reserve();
+  AdmissionResult first = admission.reserve(PeerKey{});
+  AdmissionResult second = admission.reserve(PeerKey{});
   ASSERT_TRUE(first.admitted());
   ASSERT_TRUE(second.admitted());
   EXPECT_FALSE(first.ticket.counted());
   EXPECT_EQ(admission.connections(), 2U);
-  EXPECT_EQ(admission.reserve().refused, RejectReason::kMaxConnections);
+  EXPECT_EQ(admission.reserve(PeerKey{}).refused, RejectReason::kMaxConnections);
   Clients clients(admission);
   EXPECT_EQ(clients.connect("127.0.0.5:1", now), RejectReason::kMaxConnections);
 
@@ -319,17 +319,21 @@ TEST(AdmissionTest, RemembersTheClientRefusedLastForEachReason) {
   EXPECT_EQ(clients.connect("192.0.2.1:2", now), RejectReason::kMaxPerIp);
   EXPECT_EQ(clients.connect("192.0.2.66:1", now, rules), RejectReason::kAccessDenied);
   ASSERT_EQ(clients.connect("192.0.2.2:1", now), kAdmit);
-  ASSERT_TRUE(admission.reserve().admitted());  // given back at once
-  AdmissionResult held = admission.reserve();
+  // A connection waiting for its PROXY header is refused under its peer's (the balancer's) name.
+  const PeerKey balancer = PeerKey::of(client("10.0.0.9:40000"));
+  ASSERT_TRUE(admission.reserve(balancer).admitted());  // given back at once
+  AdmissionResult held = admission.reserve(balancer);
   ASSERT_TRUE(held.admitted());
-  EXPECT_EQ(admission.reserve().refused, RejectReason::kMaxConnections);
+  EXPECT_EQ(admission.reserve(balancer).refused, RejectReason::kMaxConnections);
   const Admission::LastRefused last = admission.last_refused();
   const auto& per_ip = last.at(static_cast<std::size_t>(RejectReason::kMaxPerIp));
   const auto& denied = last.at(static_cast<std::size_t>(RejectReason::kAccessDenied));
   ASSERT_TRUE(per_ip && denied);
   EXPECT_EQ(per_ip->to_string(), "192.0.2.1");
   EXPECT_EQ(denied->to_string(), "192.0.2.66");
-  EXPECT_FALSE(last.at(static_cast<std::size_t>(RejectReason::kMaxConnections)));
+  const auto& waiting = last.at(static_cast<std::size_t>(RejectReason::kMaxConnections));
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->to_string(), "10.0.0.9");
   EXPECT_EQ(clients.connect("192.0.2.3:1", now), RejectReason::kMaxConnections);
   const Admission::LastRefused after = admission.last_refused();
   const auto& total = after.at(static_cast<std::size_t>(RejectReason::kMaxConnections));
