@@ -15,6 +15,7 @@
 
 #include "integration/limits_support.hpp"
 #include "integration/metrics_support.hpp"
+#include "support/client_binary.hpp"
 #include "support/daemon_process.hpp"
 #include "support/net_client.hpp"
 
@@ -176,7 +177,7 @@ TEST(ProxyTest, ConnectionsWaitingForTheirHeaderCountTowardMaxConnections) {
       daemon.wait_for_log("refused a connection from 127.0.0.9: max_connections (before "
                           "its PROXY header"));
   EXPECT_TRUE(eventually([&] {
-    return refused_line(daemon) == "refused        2 max_connections";
+    return refused_line(daemon) == "refused        2 max_connections (last 127.0.0.9)";
   })) << refused_line(daemon);
 
   // The first gives up: its unit comes back, and a new connection is served.
@@ -189,7 +190,7 @@ TEST(ProxyTest, ConnectionsWaitingForTheirHeaderCountTowardMaxConnections) {
   UniqueFd sixth = connect_from(daemon, kBalancer);
   EXPECT_TRUE(refused(sixth.get()));
   EXPECT_TRUE(eventually([&] {
-    return refused_line(daemon) == "refused        3 max_connections";
+    return refused_line(daemon) == "refused        3 max_connections (last 127.0.0.9)";
   })) << refused_line(daemon);
   // At the limit, the second's header still gets it served: it keeps the unit it waited with.
   EXPECT_EQ(exchange(second.get(), v2_header({192, 0, 2, 3}) + "second"), "second");
@@ -275,7 +276,7 @@ TEST(ProxyTest, BenchSendsHeadersNamingTheChosenClient) {
   ASSERT_TRUE(daemon.start_ready());
   for (const std::string version : {"v1", "v2"}) {
     CommandResult run = run_command(
-        {ECHOD_CLIENT_BINARY, "bench", daemon.endpoints().front().to_string(), "--proxy", version,
+        {client_binary(), "bench", daemon.endpoints().front().to_string(), "--proxy", version,
          "--proxy-source", "192.0.2.5", "--messages", "200", "--connections", "4", "--json"},
         clean_environment(), std::chrono::seconds(60));
     EXPECT_EQ(run.exit_code, std::optional<int>(0)) << version << ": " << run.out << run.err;
