@@ -77,13 +77,14 @@ TEST_F(ChurnTest, CheckConfigBesideARunningDaemonOpensNoNetworkSocket) {
   std::ofstream(config) << "listen: [\"127.0.0.1:" << daemon.port() << "\"]\nworkers: 4\n";
   const std::string strace = find_program("strace");
   if (strace.empty()) std::printf("note: no strace; socket creation is not traced\n");
-  // Four at a time, so that the runs get their share of a machine busy with the churn.
-  constexpr int kRuns = 200;
+  // Four at a time, so that the runs get their share of a machine busy with the churn (fewer
+  // under a sanitizer, where each run starts a slow runtime).
+  const int total_runs = sanitized() ? 40 : 200;
   constexpr int kParallel = 4;
   auto path = [&daemon](const std::string& name, int slot) {
     return (daemon.dir() / (name + std::to_string(slot))).string();
   };
-  for (int first = 0; first < kRuns; first += kParallel) {
+  for (int first = 0; first < total_runs; first += kParallel) {
     std::vector<ChildProcess> runs;
     std::vector<bool> traced;
     for (int slot = 0; slot < kParallel; ++slot) {

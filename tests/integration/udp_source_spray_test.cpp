@@ -31,13 +31,6 @@ const std::string kEntries = "echod_udp_source_table_entries";
 const std::string kCapacity = "echod_udp_source_table_capacity";
 const std::string kEvictions = "echod_udp_source_table_evictions_total";
 
-// ECHOD_TEST_SANITIZER is set by the sanitizer test presets: echod runs several times slower
-// there, and its runtime's own memory moves more.
-bool sanitized() {
-  const char* value = std::getenv("ECHOD_TEST_SANITIZER");
-  return value != nullptr && *value != '\0';
-}
-
 // What the kernel holds for the UDP sockets bound to `port` in this thread's network namespace
 // (/proc/net/udp): bytes queued for reading, and datagrams dropped because the queue was full.
 struct SocketQueues {

@@ -84,6 +84,12 @@ const char* echod_binary() {
   return override != nullptr && *override != '\0' ? override : ECHOD_BINARY;
 }
 
+bool sanitized() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any test thread starts a process.
+  const char* value = std::getenv("ECHOD_TEST_SANITIZER");
+  return value != nullptr && *value != '\0';
+}
+
 std::string Endpoint::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);

@@ -36,6 +36,10 @@ bool eventually(const std::function<bool()>& condition, Clock::duration timeout 
 // /usr/sbin/echod), else the one just built.
 const char* echod_binary();
 
+// True when echod and the tests run under a sanitizer (the sanitizer test presets set
+// ECHOD_TEST_SANITIZER): several times slower, so the longest tests do fewer rounds there.
+bool sanitized();
+
 // One listen address as the daemon reports it in STATUS=, e.g. {"127.0.0.1", 40123}.
 struct Endpoint {
   std::string host;  // without brackets

@@ -10,6 +10,7 @@
 
 #include "bench_run.hpp"
 #include "child_process.hpp"
+#include "support/client_binary.hpp"
 #include "test_echo_server.hpp"
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ constexpr std::chrono::seconds kHang{30};
 
 // `echod-client bench --json --timeout 5 ARGS...`, the server given by ARGS.
 BenchRun run_bench_at(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY, "bench", "--json", "--timeout", "5"};
+  std::vector<std::string> argv = {client_binary(), "bench", "--json", "--timeout", "5"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_json_bench(argv, std::chrono::seconds(60));
 }
@@ -129,7 +130,7 @@ TEST(ClientBenchTest, DuplicatingServerIsCaught) {
 TEST(ClientBenchTest, SilentServerTimesOut) {
   TestEchoServer server({.behaviour = Behaviour::kSilent});
   auto run =
-      run_process({ECHOD_CLIENT_BINARY, "bench", "--json", "--port", std::to_string(server.port()),
+      run_process({client_binary(), "bench", "--json", "--port", std::to_string(server.port()),
                    "--timeout", "0.3", "--messages", "10", "--connections", "2"},
                   "", std::chrono::seconds(30));
   EXPECT_EQ(run.exit_code, 1);
@@ -165,7 +166,7 @@ TEST(ClientBenchTest, BracketedIpv6AddressWithPort) {
 }
 
 TEST(ClientBenchTest, PortInTheAddressAndApartIsAUsageError) {
-  auto run = run_process({ECHOD_CLIENT_BINARY, "bench", "127.0.0.1:7007", "-p", "7008"}, "",
+  auto run = run_process({client_binary(), "bench", "127.0.0.1:7007", "-p", "7008"}, "",
                          std::chrono::seconds(30));
   EXPECT_EQ(run.exit_code, 64);
   EXPECT_EQ(run.err,
@@ -211,10 +212,9 @@ TEST(ClientBenchTest, ServerClosingAfterSomeEchoIsLoss) {
 
 TEST(ClientBenchTest, TextSummaryExplainsRefusals) {
   TestEchoServer server({.refuse_beyond = 2});
-  auto run =
-      run_process({ECHOD_CLIENT_BINARY, "bench", "127.0.0.1:" + std::to_string(server.port()),
-                   "--messages", "100", "--connections", "5", "--timeout", "5"},
-                  "", std::chrono::seconds(60));
+  auto run = run_process({client_binary(), "bench", "127.0.0.1:" + std::to_string(server.port()),
+                          "--messages", "100", "--connections", "5", "--timeout", "5"},
+                         "", std::chrono::seconds(60));
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.out.find("\nerrors       3: refused 3\n"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("\n3 connection(s) refused: the server closed them before echoing "
@@ -232,7 +232,7 @@ TEST(ClientBenchTest, ClosedPortGivesConnectErrors) {
     TestEchoServer gone;
     port = gone.port();
   }
-  auto run = run_process({ECHOD_CLIENT_BINARY, "bench", "--json", "--port", std::to_string(port),
+  auto run = run_process({client_binary(), "bench", "--json", "--port", std::to_string(port),
                           "--messages", "10", "--connections", "3"},
                          "", std::chrono::seconds(30));
   EXPECT_EQ(run.exit_code, 1);

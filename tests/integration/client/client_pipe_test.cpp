@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "child_process.hpp"
+#include "support/client_binary.hpp"
 #include "sys/socket_address.hpp"
 #include "sys/unique_fd.hpp"
 #include "test_echo_server.hpp"
@@ -22,7 +23,7 @@ using Behaviour = TestEchoServer::Behaviour;
 constexpr std::chrono::seconds kTimeout{30};
 
 ProcessResult run_client(const std::vector<std::string>& args, std::string_view input) {
-  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY};
+  std::vector<std::string> argv = {client_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, input, kTimeout);
 }

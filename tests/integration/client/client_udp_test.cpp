@@ -11,6 +11,7 @@
 
 #include "bench_run.hpp"
 #include "child_process.hpp"
+#include "support/client_binary.hpp"
 #include "sys/socket_address.hpp"
 #include "sys/unique_fd.hpp"
 #include "test_udp_echo_server.hpp"
@@ -25,7 +26,7 @@ using nlohmann::json;
 constexpr std::chrono::seconds kHang{60};
 
 ProcessResult run_client(const std::vector<std::string>& args, std::string_view input) {
-  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY};
+  std::vector<std::string> argv = {client_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, input, kHang);
 }
@@ -33,7 +34,7 @@ ProcessResult run_client(const std::vector<std::string>& args, std::string_view 
 BenchRun run_bench(const TestUdpEchoServer& server, const std::vector<std::string>& args,
                    const char* host = "127.0.0.1") {
   std::string port = std::to_string(server.port());
-  std::vector<std::string> argv = {ECHOD_CLIENT_BINARY, "bench", "--udp", "--json", host, port};
+  std::vector<std::string> argv = {client_binary(), "bench", "--udp", "--json", host, port};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_json_bench(argv, kHang);
 }
