@@ -20,22 +20,11 @@ TokenRate Admission::rate() const {
 }
 
 AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
-                                 Clock::time_point now) {
-  if (!rules.access.permits(client)) {
-    return refuse(RejectReason::kAccessDenied, PeerKey::of(client));
-  }
-  PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
-  return take_budget(PeerKey::of(client), per_peer, now, false);
-}
-
-AdmissionResult Admission::admit(const SocketAddress& client, const LimitsConfig& rules,
                                  Clock::time_point now, AdmissionTicket reserved) {
-  if (!reserved.held()) return admit(client, rules, now);
-  if (!rules.access.permits(client)) {
-    return refuse(RejectReason::kAccessDenied, PeerKey::of(client));
-  }
+  const PeerKey peer = PeerKey::of(client);
+  if (!rules.access.permits(client)) return refuse(RejectReason::kAccessDenied, peer);
   PerPeer per_peer = rules.is_exempt(client) ? PerPeer::kExempt : PerPeer::kLimited;
-  AdmissionResult result = take_budget(PeerKey::of(client), per_peer, now, true);
+  AdmissionResult result = take_budget(peer, per_peer, now, reserved.held());
   // Admitted: the new ticket gives the unit back, the reserved one must not.
   if (result.admitted()) reserved.admission_ = nullptr;
   return result;

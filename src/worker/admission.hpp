@@ -55,14 +55,11 @@ class Admission {
   // Decides on a new connection from `client` under `rules` (limits.access and limits.exempt;
   // the numeric limits are those of set_limits()). On admission the ticket holds one unit of
   // the total budget and, unless the client is exempt (or beyond kMaxTrackedPeers), one of its
-  // address's slots and one of its tokens; an exempt client takes neither.
+  // address's slots and one of its tokens; an exempt client takes neither. A connection that
+  // already holds `reserved` (from reserve()) passes its unit of the total budget to the new
+  // ticket, so max_connections is not checked again; refused, the reserved unit is given back.
   AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
-                        Clock::time_point now);
-  // The same, for a connection that already holds `reserved` (from reserve()): its unit of the
-  // total budget passes to the new ticket, so max_connections is not checked again. Refused,
-  // the reserved unit is given back.
-  AdmissionResult admit(const SocketAddress& client, const LimitsConfig& rules,
-                        Clock::time_point now, AdmissionTicket reserved);
+                        Clock::time_point now, AdmissionTicket reserved = {});
   // One unit of the total budget for a connection whose client is not known yet (it waits for
   // its PROXY header): refused at max_connections; no address's limits are touched. The
   // ticket is not counted(). A refusal is remembered under `peer`, the only address known yet
@@ -96,9 +93,9 @@ class Admission {
     TokenBucket tokens;
   };
 
-  // `carried`: the connection already holds its unit of the total budget.
   // A refusal of `peer` for `reason`, remembered for last_refused().
   AdmissionResult refuse(RejectReason reason, const PeerKey& peer);
+  // `carried`: the connection already holds its unit of the total budget.
   AdmissionResult take_budget(const PeerKey& peer, PerPeer per_peer, Clock::time_point now,
                               bool carried);
   // Called by the ticket, exactly once.
