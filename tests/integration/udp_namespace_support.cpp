@@ -71,24 +71,14 @@ std::string daemon_config(const std::string& udp_section, unsigned workers) {
 }
 
 SocketAddress socket_address(const std::string& host, std::uint16_t port) {
-  // NOLINTBEGIN(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr_in* as sockaddr.
-  if (host.find(':') != std::string::npos) {
-    sockaddr_in6 v6{};
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = htons(port);
-    if (::inet_pton(AF_INET6, host.c_str(), &v6.sin6_addr) != 1) {
-      ADD_FAILURE() << "not an IPv6 address: " << host;
-    }
-    return SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&v6), sizeof(v6));
+  // echod's own parser, on the text form of the endpoint ("10.1.0.1:7", "[fd00:1::1]:7").
+  const std::string text = Endpoint{host, port}.to_string();
+  SocketAddress::ParseResult parsed = SocketAddress::parse(text);
+  if (!parsed.address) {
+    ADD_FAILURE() << "not an address: " << text << ": " << parsed.error;
+    return {};
   }
-  sockaddr_in v4{};
-  v4.sin_family = AF_INET;
-  v4.sin_port = htons(port);
-  if (::inet_pton(AF_INET, host.c_str(), &v4.sin_addr) != 1) {
-    ADD_FAILURE() << "not an IPv4 address: " << host;
-  }
-  return SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&v4), sizeof(v4));
-  // NOLINTEND(cppcoreguidelines-pro-type-reinterpret-cast)
+  return *parsed.address;
 }
 
 UniqueFd bound_udp_socket(const std::string& host, std::uint16_t port) {
